@@ -1,0 +1,76 @@
+"""DCGAN generators and critics of the official WGAN-GP code (NHWC, 5x5 stride-2 layers).
+
+* mnist (gan_mnist.py): G Linear 128->4x4x256, deconvs 256->128 (crop 8->7), ->64, ->1, sigmoid;
+  D convs 1->64->128->256, Linear 4096->1.
+* cifar (gan_cifar.py): G Linear 128->4x4x512, deconvs ->256->128->3, tanh;
+  D convs 3->128->256->512, Linear 8192->1.
+* celeba64 (gan_64x64.py's DCGAN, the 64x64 DCGAN of Radford et al. with 5x5 kernels):
+  G Linear 128->4x4x512, deconvs ->256->128->64->3, tanh; D convs 3->64->128->256->512.
+
+The critic's normalization (if any) follows every conv except the first, the generator's
+follows the Linear and every deconv except the last. Strided convs use LeakyReLU(0.2) and
+transposed convs ReLU (the GAN-hacks choices: no pooling, no ReLU in the critic).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from wgan_jax import layers
+from wgan_jax.models.common import (
+    CRITIC_NORMS, GENERATOR_NORMS, Conv, Deconv, Linear, check_norm, flatten_nchw, normalize,
+    unflatten_nchw)
+
+
+class DCGANGenerator(nn.Module):
+    """z [B, latent_dim] -> images [B, H, W, out_channels]."""
+
+    base_channels: int = 256
+    channels: Sequence[int] = (128, 64)
+    out_channels: int = 1
+    crop_first: int | None = 7  # gan_mnist.py crops the first 8x8 map to 7x7
+    output: str = "sigmoid"
+    latent_dim: int = 128
+    norm: str = "none"
+    conv_impl: str = "matmul"
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, z: jax.Array) -> jax.Array:
+        check_norm(self.norm, GENERATOR_NORMS, "generator")
+        x = Linear(4 * 4 * self.base_channels, name="input")(z)
+        x = layers.relu(normalize(x, self.norm, self.axis_name, "input_norm"))
+        x = unflatten_nchw(x, self.base_channels, 4)
+        for i, c in enumerate(self.channels):
+            x = Deconv(c, impl=self.conv_impl, name=f"deconv_{i}")(x)
+            x = layers.relu(normalize(x, self.norm, self.axis_name, f"deconv_{i}_norm"))
+            if i == 0 and self.crop_first is not None:
+                x = x[:, :self.crop_first, :self.crop_first, :]
+        x = Deconv(self.out_channels, impl=self.conv_impl, name="output")(x)
+        if self.output == "sigmoid":
+            return jax.nn.sigmoid(x)
+        if self.output == "tanh":
+            return jnp.tanh(x)
+        raise ValueError(f"output must be 'sigmoid' or 'tanh', got {self.output!r}")
+
+
+class DCGANCritic(nn.Module):
+    """images [B, H, W, C] -> critic values [B]."""
+
+    channels: Sequence[int] = (64, 128, 256)
+    norm: str = "none"
+    conv_impl: str = "matmul"
+    axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        check_norm(self.norm, CRITIC_NORMS, "critic")
+        for i, c in enumerate(self.channels):
+            x = Conv(c, impl=self.conv_impl, name=f"conv_{i}")(x)
+            if i > 0:
+                x = normalize(x, self.norm, self.axis_name, f"conv_{i}_norm")
+            x = layers.leaky_relu(x)
+        return Linear(1, name="output")(flatten_nchw(x)).reshape(-1)
