@@ -1,0 +1,50 @@
+"""Train a WGAN / WGAN-GP: `python run.py --config=configs/wgan_gp.py [--workdir=DIR]`."""
+import datetime
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file(
+    "config", None, "Config file, e.g. configs/wgan_gp.py or configs/wgan_gp.py:mnist; override "
+    "fields with --config.field=value.", lock_config=True)
+flags.DEFINE_string("workdir", None, "Run directory (metrics, samples, checkpoints); an existing "
+                    "one with checkpoints is resumed. Default: a new folder under runs/.")
+flags.mark_flags_as_required(["config"])
+
+
+def _quiet_library_info(record) -> bool:
+    # Orbax logs several INFO lines per checkpoint; keep its warnings and errors only.
+    return record.levelno >= 30 or "orbax" not in record.pathname
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.get_absl_handler().addFilter(_quiet_library_info)
+    # TensorFlow only feeds data: keep it off the accelerators JAX uses.
+    import tensorflow as tf
+    tf.config.set_visible_devices([], "GPU")
+    tf.config.set_visible_devices([], "TPU") if tf.config.list_physical_devices("TPU") else None
+
+    import jax
+    if int(os.environ.get("JAX_PROCESS_COUNT", "1")) > 1 or "TPU_WORKER_HOSTNAMES" in \
+            os.environ or "COORDINATOR_ADDRESS" in os.environ:
+        jax.distributed.initialize()  # multi-host: every host runs this same command
+    from wgan_jax import train
+
+    workdir = FLAGS.workdir or os.path.join(
+        "runs", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
+    logging.info("JAX process %d of %d; local devices: %s; all devices: %d",
+                 jax.process_index(), jax.process_count(), jax.local_devices(),
+                 jax.device_count())
+    logging.info("workdir: %s", os.path.abspath(workdir))
+    logging.info("config:\n%s", FLAGS.config)
+    train.train_and_evaluate(FLAGS.config, workdir)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,55 @@
+"""Checkpoints of the train state with Orbax: save every N steps, keep a few, resume the latest."""
+from __future__ import annotations
+
+import os
+
+import flax
+import jax
+import orbax.checkpoint as ocp
+
+from wgan_jax.state import TrainState
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be read or does not fit the configured model."""
+
+
+def manager(directory: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
+    """A CheckpointManager in `directory` (created if missing) keeping `max_to_keep` steps."""
+    directory = os.path.abspath(directory)
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise CheckpointError(f"{directory} exists and is not a directory; pass another "
+                              "--workdir or move that file away")
+    return ocp.CheckpointManager(
+        directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+
+
+def save(mngr: ocp.CheckpointManager, step: int, state: TrainState) -> None:
+    """Save the state's arrays at `step` (asynchronously; `wait` before reading)."""
+    mngr.save(step, args=ocp.args.StandardSave(flax.serialization.to_state_dict(state)))
+
+
+def restore_latest(mngr: ocp.CheckpointManager, state: TrainState) -> tuple[TrainState, int]:
+    """Restore the latest step into `state`'s structure; (state, 0) when there is none."""
+    step = mngr.latest_step()
+    if step is None:
+        return state, 0
+    target = flax.serialization.to_state_dict(state)
+    path = os.path.join(str(mngr.directory), str(step))
+    try:
+        restored = mngr.restore(step, args=ocp.args.StandardRestore(target))
+        mismatch = [f"{jax.tree_util.keystr(k)}: saved {getattr(a, 'shape', None)}, "
+                    f"expected {getattr(b, 'shape', None)}"
+                    for (k, a), b in zip(jax.tree_util.tree_leaves_with_path(restored),
+                                         jax.tree.leaves(target))
+                    if getattr(a, "shape", None) != getattr(b, "shape", None)]
+        if mismatch or jax.tree.structure(restored) != jax.tree.structure(target):
+            raise ValueError("arrays do not match the model: " + "; ".join(mismatch[:3]))
+        new_state = flax.serialization.from_state_dict(state, restored)
+    except Exception as e:  # orbax raises many types for unreadable or mismatched files
+        raise CheckpointError(
+            f"could not restore the checkpoint at {path}: {type(e).__name__}: {e}\n"
+            "It is corrupted or was written by a different config (model, optimizer or mode). "
+            "Nothing was deleted: resume with the config that wrote it, move that step folder "
+            "aside to resume from an older one, or start a fresh --workdir.") from e
+    return new_state, int(step)

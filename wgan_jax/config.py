@@ -1,0 +1,143 @@
+"""Default settings shared by the configs, and validation of a config before anything compiles.
+
+Every interval is counted in generator steps (one step = n_critic critic updates + one
+generator update).
+"""
+from __future__ import annotations
+
+import ml_collections
+
+from wgan_jax.layers import CONV_IMPLS
+from wgan_jax.models import ARCHS
+from wgan_jax.models.common import CRITIC_NORMS, GENERATOR_NORMS
+from wgan_jax.optim import OPTIMIZERS, SCHEDULES
+from wgan_jax.step import LOSSES
+
+TOY_DATASETS = ("8gaussians", "25gaussians", "swissroll")
+IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "celeba64")
+# Which architecture consumes which dataset.
+DATASET_ARCH = {"8gaussians": "toy", "25gaussians": "toy", "swissroll": "toy",
+                "mnist": "mnist", "fashion_mnist": "mnist", "cifar10": "cifar",
+                "celeba64": "celeba64"}
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message names the field and what to use instead."""
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """WGAN-GP on the 25-gaussians toy with the official gan_toy.py settings."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.dataset = "25gaussians"
+    c.data_dir = ml_collections.FieldReference(None, field_type=str)
+    c.shuffle_buffer = 10_000
+    c.num_train_steps = 100_000
+    c.batch_size = 256  # global, split over all devices
+    c.n_critic = 5
+    c.critic_warmup = False  # WGAN code: 100 critic iters for the first 25 and every 500th step
+    c.loss = "wasserstein"
+    c.gp_weight = 0.1  # lambda; 0 disables the gradient penalty
+    c.gp_one_sided = False
+    c.clip_value = 0.0  # weight clipping bound c; 0 disables clipping
+    c.real_label_smoothing = 0.0  # standard GAN losses only
+    c.label_flip_prob = 0.0  # standard GAN losses only
+    c.ema_decay = 0.0  # EMA of generator weights used for samples/eval; 0 = off
+
+    c.model = ml_collections.ConfigDict()
+    c.model.arch = "toy"
+    c.model.critic_norm = "none"
+    c.model.generator_norm = "none"
+    c.model.conv_impl = "auto"  # 'matmul' on CPU, 'lax' on GPU/TPU
+    c.model.toy_hidden = 512
+    c.model.toy_depth = 3
+
+    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.name = "adam"
+    c.optimizer.learning_rate = 1e-4
+    c.optimizer.b1 = 0.5
+    c.optimizer.b2 = 0.9
+    c.optimizer.eps = 1e-8
+    c.optimizer.rms_decay = 0.9
+    c.optimizer.lr_schedule = "constant"
+
+    c.log_every_steps = 1
+    c.eval_every_steps = 1000
+    c.sample_every_steps = 1000
+    c.checkpoint_every_steps = 1000
+    c.keep_checkpoints = 3
+
+    c.eval = ml_collections.ConfigDict()
+    c.eval.num_samples = 2500  # samples for modes_covered / high_quality_fraction
+    c.eval.w1_samples = 2000  # real and generated points for the exact W1
+    c.eval.num_sample_images = 64
+    return c
+
+
+def _fail(field: str, value, hint: str):
+    raise ConfigError(f"config.{field}={value!r} is invalid: {hint}")
+
+
+def _positive_int(config, field: str):
+    value = config
+    for part in field.split("."):
+        value = value[part]
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        _fail(field, value, "must be a positive integer")
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
+    """Raise one ConfigError naming the first invalid field; return None when all is well."""
+    for f in ("num_train_steps", "batch_size", "n_critic", "log_every_steps", "eval_every_steps",
+              "sample_every_steps", "checkpoint_every_steps", "keep_checkpoints",
+              "eval.num_samples", "eval.w1_samples", "eval.num_sample_images",
+              "model.toy_hidden", "model.toy_depth", "shuffle_buffer"):
+        _positive_int(config, f)
+    if config.dataset not in DATASET_ARCH:
+        _fail("dataset", config.dataset, f"choose one of {sorted(DATASET_ARCH)}")
+    m = config.model
+    if m.arch not in ARCHS:
+        _fail("model.arch", m.arch, f"choose one of {ARCHS}")
+    if DATASET_ARCH[config.dataset] != m.arch:
+        _fail("model.arch", m.arch, f"dataset {config.dataset!r} needs model.arch="
+              f"{DATASET_ARCH[config.dataset]!r}")
+    if m.critic_norm not in CRITIC_NORMS:
+        _fail("model.critic_norm", m.critic_norm, f"choose one of {CRITIC_NORMS}")
+    if m.generator_norm not in GENERATOR_NORMS:
+        _fail("model.generator_norm", m.generator_norm, f"choose one of {GENERATOR_NORMS}")
+    if m.conv_impl not in ("auto",) + CONV_IMPLS:
+        _fail("model.conv_impl", m.conv_impl, f"choose 'auto' or one of {CONV_IMPLS}")
+    if config.loss not in LOSSES:
+        _fail("loss", config.loss, f"choose one of {LOSSES}")
+    if not config.gp_weight >= 0:
+        _fail("gp_weight", config.gp_weight, "the penalty weight lambda must be >= 0")
+    if not config.clip_value >= 0:
+        _fail("clip_value", config.clip_value, "must be > 0 to clip, or 0 for no clipping")
+    if config.gp_weight > 0 and m.critic_norm == "batch":
+        _fail("model.critic_norm", "batch",
+              "batch norm in the critic mixes examples, but the gradient penalty is per example "
+              "(WGAN-GP paper, sec. 4): use 'layer' or 'none', or set gp_weight=0")
+    if not 0 <= config.ema_decay < 1:
+        _fail("ema_decay", config.ema_decay, "must be in [0, 1)")
+    if not 0 <= config.real_label_smoothing < 1:
+        _fail("real_label_smoothing", config.real_label_smoothing, "must be in [0, 1)")
+    if not 0 <= config.label_flip_prob < 0.5:
+        _fail("label_flip_prob", config.label_flip_prob, "must be in [0, 0.5)")
+    o = config.optimizer
+    if o.name not in OPTIMIZERS:
+        _fail("optimizer.name", o.name, f"choose one of {OPTIMIZERS}")
+    if not o.learning_rate > 0:
+        _fail("optimizer.learning_rate", o.learning_rate, "must be > 0")
+    if o.lr_schedule not in SCHEDULES:
+        _fail("optimizer.lr_schedule", o.lr_schedule, f"choose one of {SCHEDULES}")
+    for f in ("b1", "b2", "rms_decay"):
+        if not 0 <= o[f] < 1:
+            _fail(f"optimizer.{f}", o[f], "must be in [0, 1)")
+    if not o.eps > 0:
+        _fail("optimizer.eps", o.eps, "must be > 0")
+    if config.batch_size % num_devices:
+        _fail("batch_size", config.batch_size,
+              f"the global batch must divide evenly over the {num_devices} devices; use a "
+              f"multiple of {num_devices}")
+    if config.data_dir is not None and not isinstance(config.data_dir, str):
+        _fail("data_dir", config.data_dir, "must be a path string or None")
