@@ -1,0 +1,175 @@
+"""tf.data / TFDS input pipeline for the image datasets.
+
+TensorFlow is imported lazily so that importing this module stays cheap and does not
+touch accelerators; TensorFlow is told not to use GPUs before any pipeline is built, so
+that all accelerator memory stays with JAX.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+IMAGE_DATASETS: dict[str, dict[str, Any]] = {
+    # The reference WGAN-GP MNIST generator ends in a sigmoid, so pixels live in [0, 1].
+    "mnist": {"tfds_name": "mnist", "shape": (28, 28, 1), "range": (0.0, 1.0), "cache": True},
+    "fashion_mnist": {
+        "tfds_name": "fashion_mnist",
+        "shape": (28, 28, 1),
+        "range": (0.0, 1.0),
+        "cache": True,
+    },
+    "cifar10": {"tfds_name": "cifar10", "shape": (32, 32, 3), "range": (-1.0, 1.0), "cache": True},
+    # CelebA images are 218x178 (HxW); the central 178x178 square is resized to 64x64.
+    "celeba64": {
+        "tfds_name": "celeb_a",
+        "shape": (64, 64, 3),
+        "range": (-1.0, 1.0),
+        "crop": (178, 178),
+        "cache": False,  # ~20 GB decoded: too big for memory.
+    },
+}
+
+_LOCAL_BUILD_HINT = (
+    "run `python -m wgan_jax.data.local_tfds --dataset {name} --source {source} "
+    "--data_dir {data_dir}`"
+)
+
+
+class DatasetNotFoundError(RuntimeError):
+    """The requested dataset has not been prepared in the given data_dir."""
+
+
+def _spec(dataset: str) -> dict[str, Any]:
+    try:
+        return IMAGE_DATASETS[dataset]
+    except KeyError:
+        raise ValueError(
+            f"Unknown image dataset {dataset!r}; valid names: {', '.join(IMAGE_DATASETS)}."
+        ) from None
+
+
+@functools.cache
+def _hide_gpus_from_tf() -> None:
+    """Keeps TensorFlow off the GPUs (JAX owns them); runs once per process."""
+    import tensorflow as tf
+
+    try:
+        tf.config.set_visible_devices([], "GPU")
+    except RuntimeError:
+        # TF devices were already initialised elsewhere; nothing more can be done here.
+        pass
+
+
+def preprocess(image, dataset: str):
+    """Maps a uint8 image (H, W, C) from TFDS to a float32 tensor in the model's range."""
+    import tensorflow as tf
+
+    spec = _spec(dataset)
+    image = tf.cast(image, tf.float32)
+    if "crop" in spec:
+        ch, cw = spec["crop"]
+        h, w = tf.shape(image)[-3], tf.shape(image)[-2]
+        image = tf.image.crop_to_bounding_box(image, (h - ch) // 2, (w - cw) // 2, ch, cw)
+        image = tf.image.resize(image, spec["shape"][:2], antialias=True)
+    lo, hi = spec["range"]
+    if (lo, hi) == (0.0, 1.0):
+        image = image / 255.0
+    else:
+        image = image / 127.5 - 1.0
+    # Resizing may leave float round-off just outside the range.
+    return tf.clip_by_value(image, lo, hi)
+
+
+def _missing_message(dataset: str, tfds_name: str, where: str) -> str:
+    if dataset in ("mnist", "fashion_mnist"):
+        source = {
+            "fashion_mnist": "/usr/share/datasets/fashion-mnist",
+            "mnist": "DIR_WITH_MNIST_IDX_FILES",
+        }[dataset]
+        fix = _LOCAL_BUILD_HINT.format(name=dataset, source=source, data_dir="DIR")
+        if dataset == "fashion_mnist":
+            fix += " (Debian: `apt-get install dataset-fashion-mnist`)"
+        else:
+            fix += " with the four original MNIST idx files in DIR_WITH_MNIST_IDX_FILES"
+    else:
+        fix = (
+            f"run `tfds build {tfds_name} --data_dir DIR` on a machine with internet, "
+            "or copy a prepared dataset there"
+        )
+    return (
+        f"Dataset {dataset!r} (TFDS name {tfds_name!r}) is not prepared in {where}. "
+        f"Downloading is disabled. To get it, {fix}, then pass data_dir=DIR."
+    )
+
+
+def make_image_iterator(
+    dataset: str,
+    *,
+    data_dir: str | None,
+    split: str = "train",
+    global_batch_size: int,
+    n_critic: int,
+    seed: int,
+    shuffle_buffer: int = 10_000,
+    process_index: int | None = None,
+    process_count: int | None = None,
+) -> Iterator[np.ndarray]:
+    """Infinite iterator of float32 arrays (n_critic, global_batch_size // process_count, H, W, C).
+
+    Each process reads its own disjoint slice of ``split``. ``data_dir`` may be a local or
+    gs:// path, or None for the TFDS default; nothing is ever downloaded.
+    """
+    spec = _spec(dataset)
+    if process_index is None or process_count is None:
+        import jax
+
+        process_index = jax.process_index() if process_index is None else process_index
+        process_count = jax.process_count() if process_count is None else process_count
+    if n_critic < 1:
+        raise ValueError(f"n_critic must be >= 1, got {n_critic}.")
+    if global_batch_size < 1 or global_batch_size % process_count:
+        raise ValueError(
+            f"global_batch_size={global_batch_size} must be a positive multiple of the "
+            f"number of processes ({process_count})."
+        )
+    if not 0 <= process_index < process_count:
+        raise ValueError(f"process_index={process_index} not in [0, {process_count}).")
+    per_process_batch = global_batch_size // process_count
+
+    _hide_gpus_from_tf()
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    tfds_name = spec["tfds_name"]
+    builder = tfds.builder(tfds_name, data_dir=data_dir)
+    options = tf.data.Options()
+    options.deterministic = True
+    read_config = tfds.ReadConfig(shuffle_seed=seed, options=options)
+    host_split = tfds.split_for_jax_process(
+        split, process_index=process_index, process_count=process_count
+    )
+    try:
+        ds = builder.as_dataset(split=host_split, shuffle_files=True, read_config=read_config)
+    except AssertionError as e:
+        # TFDS signals "not prepared" with an AssertionError; anything else is a real bug.
+        if "could not find data" not in str(e):
+            raise
+        where = str(builder.data_dir)
+        raise DatasetNotFoundError(_missing_message(dataset, tfds_name, where)) from None
+
+    ds = ds.map(lambda ex: ex["image"], num_parallel_calls=tf.data.AUTOTUNE)
+    if spec["cache"]:
+        # Small datasets: keep decoded uint8 images in memory instead of re-decoding PNGs.
+        ds = ds.cache()
+    ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.repeat()
+    ds = ds.map(functools.partial(preprocess, dataset=dataset), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(per_process_batch, drop_remainder=True)
+    ds = ds.batch(n_critic, drop_remainder=True)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    ds = ds.with_options(options)
+    return iter(tfds.as_numpy(ds))
