@@ -89,6 +89,11 @@ class RealData:
                 config.dataset, data_dir=config.data_dir, global_batch_size=config.batch_size,
                 n_critic=1, seed=config.seed + start_step, shuffle_buffer=config.shuffle_buffer)
 
+    def close(self) -> None:
+        """Stop the input pipeline (an open tf.data iterator can hang interpreter exit)."""
+        if self._images is not None and hasattr(self._images, "close"):
+            self._images.close()
+
     def batch(self, step: int, n_critic: int) -> jax.Array:
         if self._images is None:
             return self._toy(self.dataset, jax.random.fold_in(self._key, step), n_critic,
@@ -161,30 +166,8 @@ def _prepare_workdir(workdir: str) -> None:
     os.makedirs(workdir, exist_ok=True)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
-    """Train as `config` says, writing metrics, samples and checkpoints into `workdir`.
-
-    Resumes from the latest checkpoint in `workdir/checkpoints` if there is one. Returns the
-    last logged training metrics merged with the final evaluation.
-    """
-    mesh = make_mesh()
-    config_lib.validate(config, num_devices=mesh.size)
-    _prepare_workdir(workdir)
+def _loop(config, workdir, state, start_step, mesh, data, ckpt) -> dict[str, float]:
     is_main = jax.process_index() == 0
-
-    state = initial_state(config)
-    logging.info("generator params: %d, critic params: %d", param_count(state.g_params),
-                 param_count(state.d_params))
-    ckpt = checkpoint.manager(os.path.join(workdir, "checkpoints"), config.keep_checkpoints)
-    state, start_step = checkpoint.restore_latest(ckpt, state)
-    if start_step:
-        logging.info("resuming from the checkpoint of step %d in %s", start_step, workdir)
-    elif is_main:
-        with open(os.path.join(workdir, "config.json"), "w") as f:
-            f.write(config.to_json_best_effort(indent=2))
-    state = jax.device_put(state, replicated(mesh))
-
-    data = RealData(config, mesh, start_step)
     train_step = make_train_step(step_config(config), mesh)
     sampler = Sampler(config, state.models)
     writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
@@ -193,6 +176,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     progress = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps,
                                                writer=writer)
 
+    # XLA:CPU's collectives can deadlock when several multi-device steps are in flight.
+    sync_each_step = mesh.size > 1 and jax.default_backend() == "cpu"
     collection, acc, since = None, None, start_step + 1
     last: dict[str, float] = {}
     final_step = config.num_train_steps
@@ -201,6 +186,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         with jax.profiler.StepTraceAnnotation("train", step_num=step):
             batch = data.batch(step, n_critic)
             state, step_metrics = train_step(state, batch)
+        if sync_each_step:
+            jax.block_until_ready(step_metrics)
         if collection is None:
             collection = train_collection(step_metrics)
         update = collection.single_from_model_output(**step_metrics)
@@ -234,9 +221,41 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         last = sampler.evaluate(state)
     ckpt.wait_until_finished()
     writer.flush()
+    return last
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
+    """Train as `config` says, writing metrics, samples and checkpoints into `workdir`.
+
+    Resumes from the latest checkpoint in `workdir/checkpoints` if there is one. Returns the
+    last logged training metrics merged with the final evaluation.
+    """
+    mesh = make_mesh()
+    config_lib.validate(config, num_devices=mesh.size)
+    _prepare_workdir(workdir)
+    is_main = jax.process_index() == 0
+
+    state = initial_state(config)
+    logging.info("generator params: %d, critic params: %d", param_count(state.g_params),
+                 param_count(state.d_params))
+    ckpt = checkpoint.manager(os.path.join(workdir, "checkpoints"), config.keep_checkpoints)
+    state, start_step = checkpoint.restore_latest(ckpt, state)
+    if start_step:
+        logging.info("resuming from the checkpoint of step %d in %s", start_step, workdir)
+    elif is_main:
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            f.write(config.to_json_best_effort(indent=2))
+    state = jax.device_put(state, replicated(mesh))
+
+    data = RealData(config, mesh, start_step)
+    try:
+        last = _loop(config, workdir, state, start_step, mesh, data, ckpt)
+    finally:
+        data.close()
+        ckpt.wait_until_finished()
     if is_main:
         with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
-            json.dump({"step": max(start_step, final_step), **last}, f, indent=2)
+            json.dump({"step": max(start_step, config.num_train_steps), **last}, f, indent=2)
     return last
 
 

@@ -1,0 +1,55 @@
+"""Analytic FLOPs of one generator iteration (2 x MAC of every Linear/Conv/Deconv).
+
+Method of the reference spec: a forward costs f, a data gradient f, a weight gradient f; the
+gradient penalty's double backward adds one forward-like and one weight-gradient-like op per
+data-gradient op (the output Linear, whose upstream gradient is constant, only one).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+LATENT = 128
+
+
+@dataclasses.dataclass(frozen=True)
+class NetFlops:
+    total: float  # forward FLOPs at the batch size
+    first: float  # first layer's forward FLOPs
+    last: float  # last layer's forward FLOPs
+
+
+def _layer_macs(arch: str) -> tuple[list[int], list[int]]:
+    """Per-example forward MACs of the generator's and the critic's layers, input to output."""
+    if arch == "toy":
+        h = 512
+        return [2 * h, h * h, h * h, h * 2], [2 * h, h * h, h * h, h]
+    spec = {  # base channels, generator deconv (in size, cin, cout), critic conv (out, cin, cout)
+        "mnist": (256, [(4, 256, 128), (7, 128, 64), (14, 64, 1)],
+                  [(14, 1, 64), (7, 64, 128), (4, 128, 256)]),
+        "cifar": (512, [(4, 512, 256), (8, 256, 128), (16, 128, 3)],
+                  [(16, 3, 128), (8, 128, 256), (4, 256, 512)]),
+        "celeba64": (512, [(4, 512, 256), (8, 256, 128), (16, 128, 64), (32, 64, 3)],
+                     [(32, 3, 64), (16, 64, 128), (8, 128, 256), (4, 256, 512)]),
+    }[arch]
+    base, deconvs, convs = spec
+    g = [LATENT * 16 * base] + [s * s * ci * co * 25 for s, ci, co in deconvs]
+    d = [s * s * ci * co * 25 for s, ci, co in convs] + [16 * convs[-1][2]]
+    return g, d
+
+
+def net_flops(macs: list[int], batch: int) -> NetFlops:
+    return NetFlops(2.0 * batch * sum(macs), 2.0 * batch * macs[0], 2.0 * batch * macs[-1])
+
+
+def iteration_flops(arch: str, mode: str, batch: int, n_critic: int = 5) -> float:
+    """FLOPs of n_critic critic steps + one generator step (mode 'gp' or 'clip')."""
+    g_macs, d_macs = _layer_macs(arch)
+    g, d = net_flops(g_macs, batch), net_flops(d_macs, batch)
+    if mode == "gp":
+        critic = g.total + 10 * d.total - 2 * d.first - d.last
+    elif mode == "clip":
+        critic = g.total + 6 * d.total - 2 * d.first
+    else:
+        raise ValueError(f"mode must be 'gp' or 'clip', got {mode!r}")
+    generator = 3 * g.total + 2 * d.total - g.first
+    return n_critic * critic + generator
