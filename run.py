@@ -21,6 +21,15 @@ def _quiet_library_info(record) -> bool:
     return record.levelno >= 30 or "orbax" not in record.pathname
 
 
+def _multi_host() -> bool:
+    """True on a multi-host Cloud TPU slice, a multi-task SLURM job, or with an explicit
+    coordinator (JAX_COORDINATOR_ADDRESS)."""
+    env = os.environ
+    return ("," in env.get("TPU_WORKER_HOSTNAMES", "")
+            or int(env.get("SLURM_NTASKS", "1")) > 1
+            or bool(env.get("JAX_COORDINATOR_ADDRESS")))
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -31,9 +40,8 @@ def main(argv):
     tf.config.set_visible_devices([], "TPU") if tf.config.list_physical_devices("TPU") else None
 
     import jax
-    if int(os.environ.get("JAX_PROCESS_COUNT", "1")) > 1 or "TPU_WORKER_HOSTNAMES" in \
-            os.environ or "COORDINATOR_ADDRESS" in os.environ:
-        jax.distributed.initialize()  # multi-host: every host runs this same command
+    if _multi_host():
+        jax.distributed.initialize()  # every host runs this same command; JAX finds its peers
     from wgan_jax import train
 
     workdir = FLAGS.workdir or os.path.join(

@@ -6,6 +6,7 @@ import os
 import flax
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
 
 from wgan_jax.state import TrainState
 
@@ -16,8 +17,10 @@ class CheckpointError(RuntimeError):
 
 def manager(directory: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
     """A CheckpointManager in `directory` (created if missing) keeping `max_to_keep` steps."""
-    directory = os.path.abspath(directory)
-    if os.path.exists(directory) and not os.path.isdir(directory):
+    if "://" not in directory:
+        directory = os.path.abspath(directory)
+    path = epath.Path(directory)
+    if path.exists() and not path.is_dir():
         raise CheckpointError(f"{directory} exists and is not a directory; pass another "
                               "--workdir or move that file away")
     return ocp.CheckpointManager(

@@ -10,6 +10,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 from clu import metric_writers, periodic_actions
+from etils import epath
 
 from wgan_jax import checkpoint, evaluate, visualize
 from wgan_jax import config as config_lib
@@ -160,10 +161,11 @@ class Sampler:
 
 
 def _prepare_workdir(workdir: str) -> None:
-    if os.path.exists(workdir) and not os.path.isdir(workdir):
+    path = epath.Path(workdir)
+    if path.exists() and not path.is_dir():
         raise NotADirectoryError(f"--workdir {workdir} exists and is not a directory; "
                                  "pass a directory path")
-    os.makedirs(workdir, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True)
 
 
 def _loop(config, workdir, state, start_step, mesh, data, ckpt) -> dict[str, float]:
@@ -243,8 +245,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     if start_step:
         logging.info("resuming from the checkpoint of step %d in %s", start_step, workdir)
     elif is_main:
-        with open(os.path.join(workdir, "config.json"), "w") as f:
-            f.write(config.to_json_best_effort(indent=2))
+        (epath.Path(workdir) / "config.json").write_text(config.to_json_best_effort(indent=2))
     state = jax.device_put(state, replicated(mesh))
 
     data = RealData(config, mesh, start_step)
@@ -254,8 +255,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         data.close()
         ckpt.wait_until_finished()
     if is_main:
-        with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
-            json.dump({"step": max(start_step, config.num_train_steps), **last}, f, indent=2)
+        (epath.Path(workdir) / "final_metrics.json").write_text(json.dumps(
+            {"step": max(start_step, config.num_train_steps), **last}, indent=2))
     return last
 
 

@@ -1,9 +1,10 @@
 """Pictures of a run: image grids and the toy critic's value surface with samples."""
 from __future__ import annotations
 
-import os
+import io
 
 import matplotlib
+from etils import epath
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -28,9 +29,12 @@ def image_grid(images: np.ndarray, value_range: tuple[float, float]) -> np.ndarr
 
 
 def save_png(array: np.ndarray, path: str) -> None:
-    """Write a uint8 [H, W, 3] array as PNG (folders created as needed)."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    plt.imsave(path, array)
+    """Write a uint8 [H, W, 3] array as PNG (local or gs:// path; folders created as needed)."""
+    buf = io.BytesIO()
+    plt.imsave(buf, array, format="png")
+    out = epath.Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(buf.getvalue())
 
 
 def toy_figure(real: np.ndarray, fake: np.ndarray, critic_values: np.ndarray,
