@@ -128,9 +128,6 @@ def test_rmsprop_without_clip_hand_value_eps_inside_sqrt():
     assert np.max(np.abs(want - outside)) > 1e-3
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "make_optimizer('rmsprop') defaults eps to 1e-8 (Adam's), but TF1's RMSPropOptimizer, which "
-    "the official WGAN code uses with its defaults, has epsilon=1e-10"))
 def test_rmsprop_default_epsilon_is_tf1():
     # Constant tiny gradients: the mean square decays from 1 towards g^2 = 1e-10, where the
     # epsilon inside the sqrt decides the step size.

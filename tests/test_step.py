@@ -296,3 +296,15 @@ def test_step_config_is_hashable_and_static():
     assert hash(a) == hash(b) and a == b
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.gp_weight = 2.0  # type: ignore[misc]
+
+
+def test_gradient_penalty_with_batch_norm_critic_is_refused():
+    from wgan_jax.models import build_models
+    from wgan_jax.step import critic_update
+    models = build_models("toy", critic_norm="batch", toy_hidden=8)
+    tx = make_optimizer("adam", 1e-3)
+    state = create_train_state(models, tx, tx, jax.random.PRNGKey(0))
+    x = jnp.zeros((4, 2))
+    with pytest.raises(ValueError, match="per example"):
+        critic_update(models, StepConfig(gp_weight=10.0), tx, state.d_params, state.d_vars,
+                      state.d_opt_state, x, x, jax.random.PRNGKey(1), axis_name=None)

@@ -45,17 +45,19 @@ def learning_rate_schedule(learning_rate: float, schedule: str, total_updates: i
 
 
 def make_optimizer(name: str, learning_rate, *, b1: float = 0.5, b2: float = 0.9,
-                   eps: float = 1e-8, rms_decay: float = 0.9,
+                   eps: float | None = None, rms_decay: float = 0.9,
                    clip_value: float | None = None) -> optax.GradientTransformation:
     """Adam / RMSProp / SGD, optionally followed by weight clipping to [-clip_value, clip_value].
 
     RMSProp is TF1's (decay 0.9, eps inside the sqrt, mean square initialised to ones), which the
-    official WGAN code uses through `tf.train.RMSPropOptimizer`.
+    official WGAN code uses through `tf.train.RMSPropOptimizer`. `eps=None` takes each
+    optimizer's official default: 1e-8 for Adam, TF1's 1e-10 for RMSProp.
     """
     if name == "adam":
-        tx = optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)
+        tx = optax.adam(learning_rate, b1=b1, b2=b2, eps=1e-8 if eps is None else eps)
     elif name == "rmsprop":
-        tx = optax.rmsprop(learning_rate, decay=rms_decay, eps=eps, initial_scale=1.0)
+        tx = optax.rmsprop(learning_rate, decay=rms_decay, eps=1e-10 if eps is None else eps,
+                           initial_scale=1.0)
     elif name == "sgd":
         tx = optax.sgd(learning_rate)
     else:

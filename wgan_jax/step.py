@@ -106,6 +106,9 @@ def critic_update(models: Models, cfg: StepConfig, d_tx, d_params, d_vars, d_opt
 
     Returns (d_params, d_vars, d_opt_state, metrics). `fake` is treated as a constant.
     """
+    if cfg.gp_weight > 0 and models.critic_norm == "batch":
+        raise ValueError("the gradient penalty is per example, but batch norm in the critic "
+                         "mixes examples: use critic_norm 'layer' or 'none', or gp_weight=0")
     local = real.shape[0]
     k_eps, k_flip = jax.random.split(key)
     fake = lax.stop_gradient(fake)
