@@ -7,3 +7,9 @@ os.environ["XLA_FLAGS"] = (
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import jax  # noqa: E402
+
+# The tests' models are tiny: XLA's optimization passes would cost far more time than they
+# save. Numerics stay float32 either way; the benchmarks measure the optimized programs.
+jax.config.update("jax_disable_most_optimizations", True)

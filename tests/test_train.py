@@ -157,7 +157,6 @@ def test_mock_tfds_mnist_end_to_end(tmp_path):
     c.log_every_steps = c.sample_every_steps = c.checkpoint_every_steps = 1
     c.eval.num_sample_images = 4
     c.shuffle_buffer = 10
-    c.model.conv_impl = "lax"  # compiles 3x faster; the matmul convs are tested on their own
     with tfds.testing.mock_data(num_examples=40):
         out = train.train_and_evaluate(c, str(tmp_path))
     assert np.isfinite(out["em_distance"]) and np.isfinite(out["gradient_penalty"])
@@ -194,7 +193,6 @@ def test_fashion_mnist_from_debian_files(tmp_path):
     c.log_every_steps = c.sample_every_steps = c.checkpoint_every_steps = 2
     c.eval.num_sample_images = 4
     c.shuffle_buffer = 100
-    c.model.conv_impl = "lax"
     out = train.train_and_evaluate(c, str(tmp_path / "run"))
     assert np.isfinite(out["em_distance"])
     assert os.path.exists(tmp_path / "run" / "samples" / "step_0000002.png")
