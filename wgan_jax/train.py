@@ -18,7 +18,8 @@ from wgan_jax.data import toy
 from wgan_jax.metrics import NonFiniteError, train_collection
 from wgan_jax.models import OUTPUT_RANGES, Models, build_models
 from wgan_jax.optim import learning_rate_schedule, make_optimizer
-from wgan_jax.state import TrainState, create_train_state, param_count
+from wgan_jax import state as state_lib
+from wgan_jax.state import TrainState, param_count
 from wgan_jax.step import (StepConfig, apply_critic, apply_generator, batch_sharding,
                            make_mesh, make_train_step, replicated)
 
@@ -62,11 +63,15 @@ def optimizers_from_config(config: ml_collections.ConfigDict):
             tx(n_critic_updates, config.clip_value if config.clip_value > 0 else None))
 
 
-def initial_state(config: ml_collections.ConfigDict) -> TrainState:
-    """A freshly initialised train state for `config` (on the default device)."""
+def create_train_state(config: ml_collections.ConfigDict, rng: jax.Array) -> TrainState:
+    """Networks and optimizers as `config` says, initialised from `rng`."""
     g_tx, d_tx = optimizers_from_config(config)
-    return create_train_state(models_from_config(config), g_tx, d_tx,
-                              jax.random.PRNGKey(config.seed))
+    return state_lib.create_train_state(models_from_config(config), g_tx, d_tx, rng)
+
+
+def initial_state(config: ml_collections.ConfigDict) -> TrainState:
+    """The train state a run of `config` starts from (rng from `config.seed`)."""
+    return create_train_state(config, jax.random.PRNGKey(config.seed))
 
 
 class RealData:
