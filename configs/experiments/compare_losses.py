@@ -4,18 +4,19 @@ Regenerate the figures, table and numbers with
 
     python -m wgan_jax.experiments.compare_losses --workdir /tmp/compare
 
-(about 7 minutes on 2 CPU cores; the ``tiny`` variant,
-``--config configs/experiments/compare_losses.py:tiny``, runs in well under a minute; single
-fields through e.g. ``--config.num_steps=6000`` or ``--config.method.wgan.learning_rate=5e-5``).
+(549 s of CPU time in two threads: 12 minutes on 2 cores shared with other jobs, roughly 5 on
+idle ones; the ``tiny`` variant, ``--config configs/experiments/compare_losses.py:tiny``, runs
+in under a minute; single fields through e.g. ``--config.num_steps=4000`` or
+``--config.method.wgan.learning_rate=5e-5``).
 
 Every method trains the same MLPs (gan_toy.py's ReLU MLPs, narrower) for the same number of
-generator steps, several seeds at once (vmapped), from the same initial weights per seed.
+generator steps, all seeds at once (vmapped), from the same initial weights per seed.
 
-Deviations from the papers, to fit a 2-core CPU in about 10 minutes: width 256 instead of 512,
-3,000 generator steps instead of 100k, and learning rates 10x the papers' (WGAN-GP 1e-4 -> 1e-3,
-WGAN 5e-5 -> 5e-4) decaying linearly to 0. The standard GAN uses the same Adam settings as
-WGAN-GP, so the loss is the only difference between those two, and one discriminator step per
-generator step (the usual 1:1 schedule; the critics of both WGANs take 5).
+Deviations from the papers, to fit a 2-core CPU: width 128 instead of 512, batch 128 instead
+of 256, 2,000 generator steps instead of 100k, and learning rates 10x the papers' (WGAN-GP
+1e-4 -> 1e-3, WGAN 5e-5 -> 5e-4) decaying linearly to 0. The standard GAN uses the same Adam
+settings as WGAN-GP, so only the loss and the critic schedule differ between those two: one
+discriminator step per generator step (the usual 1:1 schedule; the critics of both WGANs take 5).
 """
 
 import ml_collections

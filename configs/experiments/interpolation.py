@@ -4,7 +4,7 @@ Regenerate the figures and numbers with
 
     python -m wgan_jax.experiments.interpolation --workdir /tmp/interp
 
-(about 2 minutes on 2 CPU cores: a short WGAN-GP run on 8gaussians, then the paths). To draw
+(about 75 s on 2 CPU cores: a short WGAN-GP run on 8gaussians, then the paths). To draw
 the paths of a generator trained by run.py instead, point at its workdir:
 
     python -m wgan_jax.experiments.interpolation --workdir /tmp/interp \\
