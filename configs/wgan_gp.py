@@ -15,7 +15,7 @@ Paper/official defaults: lambda 10 (0.1 on the toy), n_critic 5, Adam(1e-4, b1=0
 50 mnist / 64 cifar and celeba64.
 
 Deviation (variant `toy`, the default): to finish on a 2-core CPU in about 10 minutes it trains
-6,000 steps at lr 1e-3 decaying linearly to 0, and samples/evaluates an EMA (0.999) of the
+3,000 steps at lr 1e-3 decaying linearly to 0, and samples/evaluates an EMA (0.999) of the
 generator. At the paper's lr 1e-4 the toy needs far more steps (about 5k steps give 14/25
 modes); `toy_paper` keeps the paper's values.
 """
@@ -26,7 +26,7 @@ def get_config(arg: str | None = None):
     c = base_config()
     variant = arg or "toy"
     if variant == "toy":
-        c.num_train_steps = 6000
+        c.num_train_steps = 3000
         c.optimizer.learning_rate = 1e-3
         c.optimizer.lr_schedule = "linear"
         c.ema_decay = 0.999

@@ -185,7 +185,8 @@ def _loop(config, workdir, state, start_step, mesh, data, ckpt) -> dict[str, flo
 
     # XLA:CPU's collectives can deadlock when several multi-device steps are in flight.
     sync_each_step = mesh.size > 1 and jax.default_backend() == "cpu"
-    collection, acc, since = None, None, start_step + 1
+    collection = first = merge = acc = None
+    since = start_step + 1
     last: dict[str, float] = {}
     final_step = config.num_train_steps
     for step in range(start_step + 1, final_step + 1):
@@ -197,14 +198,16 @@ def _loop(config, workdir, state, start_step, mesh, data, ckpt) -> dict[str, flo
             jax.block_until_ready(step_metrics)
         if collection is None:
             collection = train_collection(step_metrics)
-        update = collection.single_from_model_output(**step_metrics)
-        acc = update if acc is None else acc.merge(update)
+            # One compiled call per step instead of dozens of eager ops per metric.
+            first = jax.jit(lambda m: collection.single_from_model_output(**m))
+            merge = jax.jit(lambda a, m: a.merge(collection.single_from_model_output(**m)))
+        acc = first(step_metrics) if acc is None else merge(acc, step_metrics)
         progress(step)
 
         is_last = step == final_step
         save_now = step % config.checkpoint_every_steps == 0 or is_last
         if step % config.log_every_steps == 0 or save_now:
-            last = {k: float(v) for k, v in acc.compute().items()}
+            last = {k: float(v) for k, v in jax.device_get(acc.compute()).items()}
             _check_finite(last, step, since)
             writer.write_scalars(step, last)
             acc, since = None, step + 1
