@@ -1,6 +1,5 @@
 """Spectral normalization in the critic: state handling in the step, and training runs."""
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

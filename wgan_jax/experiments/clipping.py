@@ -24,8 +24,6 @@ Run: python -m wgan_jax.experiments.clipping --workdir /tmp/clipping
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import time
 from typing import Any
@@ -39,6 +37,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
+from wgan_jax.experiments import common
 from wgan_jax import layers, losses, penalties  # noqa: E402
 from wgan_jax.data import toy  # noqa: E402
 from wgan_jax.experiments.critic_surfaces import (  # noqa: E402
@@ -278,17 +277,6 @@ def _plot_weights(runs, weights, results, path: str, dpi: int, depth: int) -> No
     save_figure(fig, path, dpi)
 
 
-def _jsonable(obj):
-    """JSON has no infinity: non-finite floats become the strings 'inf', '-inf', 'nan'."""
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    return obj
-
-
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Trains the critics, writes the figures and results.json; returns the numbers."""
     validate_config(config)
@@ -350,36 +338,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     _plot_weights(runs, weights, results, os.path.join(workdir, "clipping_weights.png"),
                   config.dpi, config.depth)
     out = {"runs": results, "config": config.to_dict()}
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(_jsonable(out), f, indent=2, allow_nan=False)
+    common.write_results(workdir, out, indent=2)
     return out
 
 
-def _main() -> None:
-    # Flags are defined only when run as a program so importing this module never clashes
-    # with flags of the same name defined elsewhere.
-    from absl import app, flags
-    from ml_collections import config_flags
-
-    default_config = os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "..", "configs", "experiments",
-        "clipping.py",
-    )
-    flags.DEFINE_string("workdir", None, "Directory for the figures and results.json.")
-    flags.mark_flag_as_required("workdir")
-    config_flags.DEFINE_config_file("config", os.path.normpath(default_config),
-                                    "Experiment config file.", lock_config=True)
-
-    def main(argv):
-        if len(argv) > 1:
-            raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-        start = time.perf_counter()
-        results = run(flags.FLAGS.config, flags.FLAGS.workdir)
-        print(json.dumps(_jsonable(results["runs"]), indent=1))
-        print(f"total {time.perf_counter() - start:.1f} s")
-
-    app.run(main)
-
-
 if __name__ == "__main__":
-    _main()
+    common.main(run, "clipping", lambda r: r["runs"])

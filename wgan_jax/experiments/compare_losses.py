@@ -17,7 +17,6 @@ Run: python -m wgan_jax.experiments.compare_losses --workdir /tmp/compare
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import math
 import os
 import time
@@ -36,6 +35,7 @@ from absl import logging  # noqa: E402
 from jax import lax  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from wgan_jax.experiments import common
 from wgan_jax import distances, evaluate  # noqa: E402
 from wgan_jax.data import toy  # noqa: E402
 from wgan_jax.models import build_models  # noqa: E402
@@ -325,19 +325,6 @@ def _plot_samples(config, finals: dict, path: str) -> None:
     plt.close(fig)
 
 
-def _jsonable(obj):
-    """JSON has no NaN: non-finite floats become null."""
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float | np.floating):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Trains every (dataset, method) over all seeds, writes figures, table.md and results.json
     into workdir, and returns the results."""
@@ -376,36 +363,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     results = {"summary": summary, "w1_real_vs_real": floors, "runs": runs, "seconds": timings,
                "total_s": time.perf_counter() - start,
                "total_cpu_s": time.process_time() - cpu_start, "config": config.to_dict()}
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(_jsonable(results), f, indent=1, allow_nan=False)
+    common.write_results(workdir, results, indent=1)
     results["table"] = table
     return results
 
 
-def _main() -> None:
-    # Flags are defined only when run as a program so importing this module never clashes
-    # with flags of the same name defined elsewhere.
-    from absl import app, flags
-    from ml_collections import config_flags
-
-    default_config = os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "..", "configs", "experiments",
-        "compare_losses.py")
-    flags.DEFINE_string("workdir", None, "Directory for the figures, table.md and results.json.")
-    flags.mark_flag_as_required("workdir")
-    config_flags.DEFINE_config_file("config", os.path.normpath(default_config),
-                                    "Experiment config file.", lock_config=True)
-
-    def main(argv):
-        if len(argv) > 1:
-            raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-        results = run(flags.FLAGS.config, flags.FLAGS.workdir)
-        print(results["table"])
-        print("exact W1 between two real samples:", results["w1_real_vs_real"])
-        print(f"total {results['total_s']:.0f} s (CPU {results['total_cpu_s']:.0f} s)")
-
-    app.run(main)
-
-
 if __name__ == "__main__":
-    _main()
+    common.main(run, "compare_losses", lambda r: (
+        f"{r['table']}\nexact W1 between two real samples: {r['w1_real_vs_real']}"))

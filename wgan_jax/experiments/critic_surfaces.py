@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import math
 import os
 import time
@@ -37,6 +36,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from jax import lax  # noqa: E402
 
+from wgan_jax.experiments import common
 from wgan_jax import distances, penalties  # noqa: E402
 from wgan_jax.data import toy  # noqa: E402
 from wgan_jax.models import Models, build_models  # noqa: E402
@@ -248,36 +248,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
                         **{f"{ds}_{kind}": points[ds][i] for ds in points
                            for i, kind in enumerate(("real", "fake"))})
     out = {"runs": results, "config": config.to_dict()}
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(out, f, indent=2, allow_nan=False)
+    common.write_results(workdir, out, indent=2)
     return out
 
 
-def _main() -> None:
-    # Flags are defined only when run as a program so importing this module never clashes
-    # with flags of the same name defined elsewhere.
-    from absl import app, flags
-    from ml_collections import config_flags
-
-    default_config = os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "..", "configs", "experiments",
-        "critic_surfaces.py",
-    )
-    flags.DEFINE_string("workdir", None, "Directory for the figure, points.npz, results.json.")
-    flags.mark_flag_as_required("workdir")
-    config_flags.DEFINE_config_file("config", os.path.normpath(default_config),
-                                    "Experiment config file.", lock_config=True)
-
-    def main(argv):
-        if len(argv) > 1:
-            raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-        start = time.perf_counter()
-        results = run(flags.FLAGS.config, flags.FLAGS.workdir)
-        print(json.dumps(results["runs"], indent=1))
-        print(f"total {time.perf_counter() - start:.1f} s")
-
-    app.run(main)
-
-
 if __name__ == "__main__":
-    _main()
+    common.main(run, "critic_surfaces", lambda r: r["runs"])

@@ -12,7 +12,6 @@ Run: python -m wgan_jax.experiments.distances_demo --workdir /tmp/dist
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Any
@@ -24,6 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
+from wgan_jax.experiments import common
 from wgan_jax import distances  # noqa: E402
 
 # Seed 002's dirt piles: boxes of dirt per position.
@@ -221,17 +221,6 @@ def _plot_plans_ab(numbers: dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
-def _jsonable(obj):
-    """JSON has no infinity: non-finite floats become the strings 'inf', '-inf', 'nan'."""
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return str(obj)
-    return obj
-
-
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Computes the numbers, writes the figures and results.json into workdir, returns numbers."""
     validate_config(config)
@@ -246,35 +235,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
                          os.path.join(workdir, "distances_parallel_lines.png"))
     _plot_dirt_piles(results["dirt_piles"], os.path.join(workdir, "distances_dirt_piles.png"))
     _plot_plans_ab(results["plans_ab"], os.path.join(workdir, "distances_plans_ab.png"))
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(_jsonable(results), f, indent=2, allow_nan=False)
+    common.write_results(workdir, results, indent=2)
     return results
 
 
-def _main() -> None:
-    # Flags are defined only when run as a program so importing this module never clashes
-    # with flags of the same name defined elsewhere.
-    from absl import app, flags
-    from ml_collections import config_flags
-
-    default_config = os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "..", "configs", "experiments",
-        "distances.py",
-    )
-    flags.DEFINE_string("workdir", None, "Directory for the figures and results.json.")
-    flags.mark_flag_as_required("workdir")
-    config_flags.DEFINE_config_file("config", os.path.normpath(default_config),
-                                    "Experiment config file.", lock_config=True)
-
-    def main(argv):
-        if len(argv) > 1:
-            raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-        results = run(flags.FLAGS.config, flags.FLAGS.workdir)
-        print(json.dumps(_jsonable({k: v for k, v in results.items() if k != "config"}),
-                         indent=1))
-
-    app.run(main)
-
-
 if __name__ == "__main__":
-    _main()
+    common.main(run, "distances")

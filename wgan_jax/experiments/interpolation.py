@@ -32,6 +32,7 @@ import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from wgan_jax.experiments import common
 from wgan_jax import latent  # noqa: E402
 from wgan_jax.data import toy  # noqa: E402
 from wgan_jax.experiments import compare_losses  # noqa: E402
@@ -297,16 +298,6 @@ def _plot_strip(gen: Generator, config, rng, path: str, label: str) -> dict[str,
     return {"pixel_std_along_t": contrast}
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, float | np.floating):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
-
-
 def run(config: ml_collections.ConfigDict, workdir: str,
         generator: Generator | None = None) -> dict[str, Any]:
     """Gets a generator (`generator` if given, else loaded or trained as the config says),
@@ -344,8 +335,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
             strip_label)
     results["seconds"] = time.perf_counter() - start
     results["config"] = config.to_dict()
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(_jsonable(results), f, indent=1, allow_nan=False)
+    common.write_results(workdir, results, indent=1)
     return results
 
 
@@ -364,28 +354,5 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _main() -> None:
-    # Flags are defined only when run as a program so importing this module never clashes
-    # with flags of the same name defined elsewhere.
-    from absl import app, flags
-    from ml_collections import config_flags
-
-    default_config = os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "..", "configs", "experiments",
-        "interpolation.py")
-    flags.DEFINE_string("workdir", None, "Directory for the figures and results.json.")
-    flags.mark_flag_as_required("workdir")
-    config_flags.DEFINE_config_file("config", os.path.normpath(default_config),
-                                    "Experiment config file.", lock_config=True)
-
-    def main(argv):
-        if len(argv) > 1:
-            raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-        results = run(flags.FLAGS.config, flags.FLAGS.workdir)
-        print(json.dumps(_jsonable(_summary(results)), indent=1))
-
-    app.run(main)
-
-
 if __name__ == "__main__":
-    _main()
+    common.main(run, "interpolation", _summary)
