@@ -183,8 +183,10 @@ def _loop(config, workdir, state, start_step, mesh, data, ckpt) -> dict[str, flo
     progress = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps,
                                                writer=writer)
 
-    # XLA:CPU's collectives can deadlock when several multi-device steps are in flight.
-    sync_each_step = mesh.size > 1 and jax.default_backend() == "cpu"
+    # On XLA:CPU, programs left in flight behind each other (the step, the metric merge, the next
+    # batch) have been seen to hang, and collectives of several devices can deadlock: finish
+    # each step before dispatching the next. The host waits for the step anyway there.
+    sync_each_step = jax.default_backend() == "cpu"
     collection = first = merge = acc = None
     since = start_step + 1
     last: dict[str, float] = {}
@@ -195,7 +197,7 @@ def _loop(config, workdir, state, start_step, mesh, data, ckpt) -> dict[str, flo
             batch = data.batch(step, n_critic)
             state, step_metrics = train_step(state, batch)
         if sync_each_step:
-            jax.block_until_ready(step_metrics)
+            jax.block_until_ready((state, step_metrics))
         if collection is None:
             collection = train_collection(step_metrics)
             # One compiled call per step instead of dozens of eager ops per metric.
