@@ -14,14 +14,6 @@ from wgan_jax.models.common import flatten_nchw, unflatten_nchw
 from wgan_jax.state import param_count
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _quick_compiles():
-    """Compile with few XLA optimisations: these programs are tiny, and XLA:CPU's full pipeline
-    takes far longer to compile them than to run them. The arithmetic is unchanged."""
-    old = jax.config.values["jax_disable_most_optimizations"]
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", old)
 
 
 def _inputs(models, batch=2):

@@ -15,14 +15,6 @@ from wgan_jax.models.dcgan import DCGANCritic
 from wgan_jax.models.mlp import MLPCritic
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _quick_compiles():
-    """Compile with few XLA optimisations: these programs are tiny, and XLA:CPU's full pipeline
-    takes far longer to compile them than to run them. The arithmetic is unchanged."""
-    old = jax.config.values["jax_disable_most_optimizations"]
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", old)
 
 
 def _linear_critic(w, b):

@@ -24,14 +24,6 @@ CLIP = 0.01
 ULP = float(np.spacing(np.float32(CLIP)))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _quick_compiles():
-    """Compile with few XLA optimisations: these programs are tiny, and XLA:CPU's full pipeline
-    takes far longer to compile them than to run them. The arithmetic is unchanged."""
-    old = jax.config.values["jax_disable_most_optimizations"]
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", old)
 
 
 def _host(tree):
