@@ -23,52 +23,32 @@ needs far more steps (about 5k steps give 14/25 modes); `toy_paper` keeps the pa
 from wgan_jax.config import base_config
 
 
+# variant: (dataset, model.arch, model.generator_norm, batch_size) of the official scripts;
+# gan_cifar.py and gan_64x64.py use batch norm in G in every mode, gan_mnist.py only in WGAN mode.
+IMAGE_VARIANTS = {
+    "mnist": ("mnist", "mnist", "none", 50),
+    "fashion_mnist": ("fashion_mnist", "mnist", "none", 50),
+    "cifar10": ("cifar10", "cifar", "batch", 64),
+    "celeba64": ("celeba64", "celeba64", "batch", 64),
+}
+
+
 def get_config(arg: str | None = None):
     c = base_config()
     variant = arg or "toy"
-    if variant == "toy":
+    if variant in ("toy", "8gaussians", "swissroll"):
+        c.dataset = "25gaussians" if variant == "toy" else variant
         c.num_train_steps = 3000
         c.optimizer.learning_rate = 1e-3
         c.optimizer.lr_schedule = "linear"
         c.ema_decay = 0.999
-        c.eval_every_steps = 1000
-        c.sample_every_steps = 1000
-        c.checkpoint_every_steps = 1000
     elif variant == "toy_paper":
         c.num_train_steps = 100_000
         c.eval_every_steps = c.sample_every_steps = c.checkpoint_every_steps = 5000
-    elif variant in ("8gaussians", "swissroll"):
-        c.dataset = variant
-        c.num_train_steps = 7000
-        c.optimizer.learning_rate = 1e-3
-        c.optimizer.lr_schedule = "linear"
-        c.ema_decay = 0.999
-    elif variant in ("mnist", "fashion_mnist"):
-        c.dataset = variant
-        c.model.arch = "mnist"
-        c.batch_size = 50
+    elif variant in IMAGE_VARIANTS:
+        c.dataset, c.model.arch, c.model.generator_norm, c.batch_size = IMAGE_VARIANTS[variant]
         c.gp_weight = 10.0
-        c.num_train_steps = 200_000  # gan_mnist.py ITERS
-        c.log_every_steps = 100
-        c.eval_every_steps = c.sample_every_steps = 1000
-        c.checkpoint_every_steps = 5000
-    elif variant == "cifar10":
-        c.dataset = "cifar10"
-        c.model.arch = "cifar"
-        c.model.generator_norm = "batch"  # gan_cifar.py: batch norm in G in every mode
-        c.batch_size = 64
-        c.gp_weight = 10.0
-        c.num_train_steps = 200_000
-        c.log_every_steps = 100
-        c.eval_every_steps = c.sample_every_steps = 1000
-        c.checkpoint_every_steps = 5000
-    elif variant == "celeba64":
-        c.dataset = "celeba64"
-        c.model.arch = "celeba64"
-        c.model.generator_norm = "batch"
-        c.batch_size = 64
-        c.gp_weight = 10.0
-        c.num_train_steps = 200_000
+        c.num_train_steps = 200_000  # the official scripts' ITERS
         c.log_every_steps = 100
         c.eval_every_steps = c.sample_every_steps = 1000
         c.checkpoint_every_steps = 5000
