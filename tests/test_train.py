@@ -205,3 +205,13 @@ def test_missing_dataset_error_says_how_to_get_it(tmp_path):
     c.batch_size = 8
     with pytest.raises(DatasetNotFoundError, match="local_tfds"):
         train.train_and_evaluate(c, str(tmp_path / "run"))
+
+
+@pytest.mark.parametrize("field,value", [
+    ("eval.num_samples", 0), ("eval.w1_samples", -5), ("shuffle_buffer", 0),
+    ("ema_decay", 1.0), ("clip_value", -0.01), ("optimizer.lr_schedule", "cosine"),
+    ("model.conv_impl", "cudnn"), ("model.toy_depth", 0), ("label_flip_prob", 0.6),
+])
+def test_more_bad_config_values_name_their_field(field, value):
+    with pytest.raises(ConfigError, match=f"config.{field}="):
+        validate(tiny_toy(**{field: value}), num_devices=4)

@@ -29,38 +29,42 @@ class Linear(nn.Module):
         return x @ kernel + bias
 
 
-class Conv(nn.Module):
+class _Strided(nn.Module):
+    """Shared by Conv and Deconv: the official he-init kernel plus a zero bias.
+
+    tflib's he init for a stride-2 layer uses fan_in + fan_out with the strided side's fan
+    divided by stride^2 = 4: the output side for a conv, the input side for a deconv.
+    """
+
+    features: int
+    kernel_size: int = 5
+    impl: str = "matmul"
+    transposed = False
+
+    @nn.compact
+    def __call__(self, x):
+        k, cin = self.kernel_size, x.shape[-1]
+        fan_in, fan_out = cin * k * k, self.features * k * k
+        if self.transposed:
+            fan_in /= 4.0
+            shape, op = (k, k, self.features, cin), layers.deconv_stride2
+        else:
+            fan_out /= 4.0
+            shape, op = (k, k, cin, self.features), layers.conv_stride2
+        kernel = self.param("kernel", layers.uniform_init(math.sqrt(4.0 / (fan_in + fan_out))),
+                            shape)
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        return op(x, kernel, self.impl) + bias
+
+
+class Conv(_Strided):
     """5x5 stride-2 'SAME' conv + bias; kernel HWIO, official 'he' init."""
 
-    features: int
-    kernel_size: int = 5
-    impl: str = "matmul"
 
-    @nn.compact
-    def __call__(self, x):
-        k, cin = self.kernel_size, x.shape[-1]
-        fan_in, fan_out = cin * k * k, self.features * k * k / 4.0
-        kernel = self.param("kernel", layers.uniform_init(math.sqrt(4.0 / (fan_in + fan_out))),
-                            (k, k, cin, self.features))
-        bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        return layers.conv_stride2(x, kernel, self.impl) + bias
-
-
-class Deconv(nn.Module):
+class Deconv(_Strided):
     """5x5 stride-2 'SAME' transposed conv + bias; kernel (k, k, cout, cin) as in TF."""
 
-    features: int
-    kernel_size: int = 5
-    impl: str = "matmul"
-
-    @nn.compact
-    def __call__(self, x):
-        k, cin = self.kernel_size, x.shape[-1]
-        fan_in, fan_out = cin * k * k / 4.0, self.features * k * k
-        kernel = self.param("kernel", layers.uniform_init(math.sqrt(4.0 / (fan_in + fan_out))),
-                            (k, k, self.features, cin))
-        bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        return layers.deconv_stride2(x, kernel, self.impl) + bias
+    transposed = True
 
 
 def check_norm(norm: str, allowed: tuple[str, ...], what: str) -> None:
