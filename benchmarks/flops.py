@@ -30,10 +30,12 @@ def _layer_macs(arch: str) -> tuple[list[int], list[int]]:
                   [(16, 3, 128), (8, 128, 256), (4, 256, 512)]),
         "celeba64": (512, [(4, 512, 256), (8, 256, 128), (16, 128, 64), (32, 64, 3)],
                      [(32, 3, 64), (16, 64, 128), (8, 128, 256), (4, 256, 512)]),
-    }[arch]
-    base, deconvs, convs = spec
-    g = [LATENT * 16 * base] + [s * s * ci * co * 25 for s, ci, co in deconvs]
-    d = [s * s * ci * co * 25 for s, ci, co in convs] + [16 * convs[-1][2]]
+    }
+    spec["dcgan64"] = spec["celeba64"]  # the same channels, with 4x4 kernels and latent 100
+    base, deconvs, convs = spec[arch]
+    taps, latent = (16, 100) if arch == "dcgan64" else (25, LATENT)
+    g = [latent * 16 * base] + [s * s * ci * co * taps for s, ci, co in deconvs]
+    d = [s * s * ci * co * taps for s, ci, co in convs] + [16 * convs[-1][2]]
     return g, d
 
 

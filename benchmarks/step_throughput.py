@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-DEFAULT_BATCH = {"toy": 256, "mnist": 50, "cifar": 64, "celeba64": 64}
+DEFAULT_BATCH = {"toy": 256, "mnist": 50, "cifar": 64, "celeba64": 64, "dcgan64": 64}
 
 
 def parse_args(argv=None):
@@ -52,7 +52,7 @@ def main(argv=None):
                                replicated)
 
     batch = args.batch or DEFAULT_BATCH[args.arch]
-    steps = args.steps or {"toy": 50, "mnist": 10, "cifar": 4, "celeba64": 3}[args.arch]
+    steps = args.steps or {"toy": 50, "mnist": 10, "cifar": 4}.get(args.arch, 3)
     devices = jax.devices()[:args.devices] if args.devices else jax.devices()
     if batch % len(devices):
         raise SystemExit(f"--batch {batch} must be a multiple of the {len(devices)} devices")
@@ -60,7 +60,7 @@ def main(argv=None):
 
     gp = args.mode == "gp"
     critic_norm = "none" if gp or args.arch == "toy" else "batch"
-    generator_norm = ("batch" if args.arch in ("cifar", "celeba64")
+    generator_norm = ("batch" if args.arch in ("cifar", "celeba64", "dcgan64")
                       or (args.arch == "mnist" and not gp) else "none")
     models = build_models(args.arch, critic_norm=critic_norm, generator_norm=generator_norm,
                           conv_impl=args.conv_impl)

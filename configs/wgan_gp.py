@@ -9,6 +9,8 @@
 
 Variants: the arg picks one of `toy` (default), `toy_paper`, `8gaussians`, `swissroll`,
 `mnist`, `fashion_mnist`, `cifar10`, `celeba64`; single fields by `--config.field=value`.
+`--config.model.arch=dcgan64` swaps celeba64's model for the WGAN paper's PyTorch DCGAN (4x4
+kernels, no biases; its critic batch norm is replaced by `model.critic_norm`, 'none' here).
 
 Paper/official defaults: lambda 10 (0.1 on the toy), n_critic 5, Adam(1e-4, b1=0.5, b2=0.9)
 (the official DCGAN/toy scripts' beta1; the paper's Algorithm 1 says beta1=0), batch 256 toy /

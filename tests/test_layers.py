@@ -29,17 +29,18 @@ def _close(a, b, rel=1e-5):
     np.testing.assert_allclose(a, b, rtol=rel, atol=rel * scale)
 
 
-def _np_conv(x, w, pads):
-    """Direct stride-2 correlation with explicit pads: out[r,s] = sum_ij xp[2r+i, 2s+j] @ w[i,j]."""
+def _np_conv(x, w, pads, stride=2):
+    """Direct correlation with explicit pads: out[r,s] = sum_ij xp[sr+i, ss+j] @ w[i,j]."""
     x = np.asarray(x, np.float64)
     w = np.asarray(w, np.float64)
+    k = w.shape[0]
     b, h, _, _ = x.shape
-    oh = -(-h // 2)
+    oh = -(-h // stride)
     xp = np.pad(x, ((0, 0), pads, pads, (0, 0)))
     out = np.zeros((b, oh, oh, w.shape[3]))
-    for i in range(K):
-        for j in range(K):
-            out += xp[:, i:i + 2 * oh:2, j:j + 2 * oh:2, :] @ w[i, j]
+    for i in range(k):
+        for j in range(k):
+            out += xp[:, i:i + stride * oh:stride, j:j + stride * oh:stride, :] @ w[i, j]
     return out
 
 
@@ -49,10 +50,11 @@ def _np_deconv(x, w):
     `w` has TF's transposed-conv layout (k, k, cout, cin)."""
     x = np.asarray(x, np.float64)
     w = np.asarray(w, np.float64)
+    k = w.shape[0]
     b, h, _, _ = x.shape
-    out = np.zeros((b, 2 * h + K, 2 * h + K, w.shape[2]))  # offset 1: index 2i + t
-    for a in range(K):
-        for c in range(K):
+    out = np.zeros((b, 2 * h + k, 2 * h + k, w.shape[2]))  # offset 1: index 2i + t
+    for a in range(k):
+        for c in range(k):
             out[:, a:a + 2 * h:2, c:c + 2 * h:2, :] += x @ w[a, c].T
     return out[:, 1:1 + 2 * h, 1:1 + 2 * h, :]
 
@@ -141,6 +143,54 @@ def test_deconv_official_tap_convention(impl, h):
             if 0 <= r < 2 * h and 0 <= s < 2 * h:
                 want[r, s] = 1.0
             np.testing.assert_array_equal(y[n, :, :, c], want, err_msg=f"{(i, j, a, b)}")
+
+
+# ---------------------------------------------------------------- the WGAN paper DCGAN's layers
+
+
+@pytest.mark.parametrize("size", [4, 8, 16])
+def test_conv_k4_is_pytorch_padding_1(size):
+    # PyTorch Conv2d(k=4, stride=2, padding=1): symmetric pad 1, out = in / 2.
+    assert layers.same_padding(size, 4, 2) == (1, 1)
+    x = _arr(size, (2, size, size, CIN))
+    w = _arr(size + 1, (4, 4, CIN, COUT))
+    v, u = _arr(size + 2, (2, size // 2, size // 2, COUT)), _arr(size + 3, x.shape)
+    dx, dw = _arr(size + 4, x.shape), _arr(size + 5, w.shape)
+    res = {impl: _derivatives(lambda a, b, i=impl: layers.conv_stride2(a, b, i),
+                              x, w, v, u, dx, dw) for impl in layers.CONV_IMPLS}
+    _close(res["matmul"][0], _np_conv(x, w, (1, 1)))
+    _close(res["lax"][0], _np_conv(x, w, (1, 1)))
+    for a, b in zip(res["matmul"], res["lax"], strict=True):
+        _close(a, b)
+
+
+@pytest.mark.parametrize("size", [4, 8, 16])
+def test_deconv_k4_is_pytorch_conv_transpose_padding_1(size):
+    # PyTorch ConvTranspose2d(k=4, stride=2, padding=1): input i, tap t -> output 2i + t - 1.
+    x = _arr(size, (2, size, size, CIN))
+    w = _arr(size + 1, (4, 4, COUT, CIN))
+    v, u = _arr(size + 2, (2, 2 * size, 2 * size, COUT)), _arr(size + 3, x.shape)
+    dx, dw = _arr(size + 4, x.shape), _arr(size + 5, w.shape)
+    res = {impl: _derivatives(lambda a, b, i=impl: layers.deconv_stride2(a, b, i),
+                              x, w, v, u, dx, dw) for impl in layers.CONV_IMPLS}
+    assert res["matmul"][0].shape == (2, 2 * size, 2 * size, COUT)
+    _close(res["matmul"][0], _np_deconv(x, w))
+    _close(res["lax"][0], _np_deconv(x, w))
+    for a, b in zip(res["matmul"], res["lax"], strict=True):
+        _close(a, b)
+
+
+@pytest.mark.parametrize("size", [4, 7])
+def test_conv_stride1_matmul_equals_lax_and_numpy(size):
+    x = _arr(size, (2, size, size, CIN))
+    w = _arr(size + 1, (3, 3, CIN, COUT))
+    v, u = _arr(size + 2, (2, size, size, COUT)), _arr(size + 3, x.shape)
+    dx, dw = _arr(size + 4, x.shape), _arr(size + 5, w.shape)
+    res = {impl: _derivatives(lambda a, b, i=impl: layers.conv_stride1(a, b, i),
+                              x, w, v, u, dx, dw) for impl in layers.CONV_IMPLS}
+    _close(res["matmul"][0], _np_conv(x, w, (1, 1), stride=1))
+    for a, b in zip(res["matmul"], res["lax"], strict=True):
+        _close(a, b)
 
 
 def test_unknown_impl_rejected():

@@ -129,7 +129,7 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     ("n_critic", 0, "n_critic"),
     ("batch_size", 10, "divide evenly"),
     ("dataset", "imagenet", "dataset"),
-    ("model.arch", "mnist", "needs model.arch='toy'"),
+    ("model.arch", "mnist", "needs model.arch in \\('toy',\\)"),
     ("model.critic_norm", "batch", "per example"),
     ("optimizer.name", "adagrad", "optimizer.name"),
     ("optimizer.learning_rate", -1.0, "learning_rate"),

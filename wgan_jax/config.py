@@ -15,10 +15,10 @@ from wgan_jax.step import LOSSES
 
 TOY_DATASETS = ("8gaussians", "25gaussians", "swissroll")
 IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "celeba64")
-# Which architecture consumes which dataset.
-DATASET_ARCH = {"8gaussians": "toy", "25gaussians": "toy", "swissroll": "toy",
-                "mnist": "mnist", "fashion_mnist": "mnist", "cifar10": "cifar",
-                "celeba64": "celeba64"}
+# Which architectures consume which dataset.
+DATASET_ARCHS = {"8gaussians": ("toy",), "25gaussians": ("toy",), "swissroll": ("toy",),
+                 "mnist": ("mnist",), "fashion_mnist": ("mnist",), "cifar10": ("cifar",),
+                 "celeba64": ("celeba64", "dcgan64")}
 
 
 class ConfigError(ValueError):
@@ -51,6 +51,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.conv_impl = "auto"  # 'matmul' on CPU, 'lax' on GPU/TPU
     c.model.toy_hidden = 512
     c.model.toy_depth = 3
+    c.model.extra_layers = 0  # dcgan64 only: the WGAN code's --n_extra_layers
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"
@@ -93,14 +94,19 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
               "eval.num_samples", "eval.w1_samples", "eval.num_sample_images",
               "model.toy_hidden", "model.toy_depth", "shuffle_buffer"):
         _positive_int(config, f)
-    if config.dataset not in DATASET_ARCH:
-        _fail("dataset", config.dataset, f"choose one of {sorted(DATASET_ARCH)}")
+    if config.dataset not in DATASET_ARCHS:
+        _fail("dataset", config.dataset, f"choose one of {sorted(DATASET_ARCHS)}")
     m = config.model
     if m.arch not in ARCHS:
         _fail("model.arch", m.arch, f"choose one of {ARCHS}")
-    if DATASET_ARCH[config.dataset] != m.arch:
-        _fail("model.arch", m.arch, f"dataset {config.dataset!r} needs model.arch="
-              f"{DATASET_ARCH[config.dataset]!r}")
+    if m.arch not in DATASET_ARCHS[config.dataset]:
+        _fail("model.arch", m.arch, f"dataset {config.dataset!r} needs model.arch in "
+              f"{DATASET_ARCHS[config.dataset]}")
+    if not isinstance(m.extra_layers, int) or m.extra_layers < 0:
+        _fail("model.extra_layers", m.extra_layers, "must be an integer >= 0")
+    if m.extra_layers and m.arch != "dcgan64":
+        _fail("model.extra_layers", m.extra_layers,
+              f"extra layers exist only in model.arch='dcgan64' (got {m.arch!r}); set it to 0")
     if m.critic_norm not in CRITIC_NORMS:
         _fail("model.critic_norm", m.critic_norm, f"choose one of {CRITIC_NORMS}")
     if m.generator_norm not in GENERATOR_NORMS:

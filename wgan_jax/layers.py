@@ -1,9 +1,10 @@
 """Convolutions of the official DCGAN models, written so that every derivative is fast.
 
-The official models use 5x5 stride-2 'SAME' convolutions (critic) and 5x5 stride-2 'SAME'
-transposed convolutions (generator). The gradient penalty differentiates the critic twice, and
-on XLA:CPU every derivative that carries input (lhs) dilation leaves the fast path (the weight
-gradient of `lax.conv_transpose` and d/dW of a strided conv's input gradient run 30x slower).
+The official WGAN-GP models use 5x5 stride-2 'SAME' convolutions (critic) and 5x5 stride-2
+'SAME' transposed convolutions (generator); the WGAN paper's DCGAN uses 4x4 ones (padding 1).
+The gradient penalty differentiates the critic twice, and on XLA:CPU every derivative that
+carries input (lhs) dilation leaves the fast path (the weight gradient of `lax.conv_transpose`
+and d/dW of a strided conv's input gradient run 30x slower).
 
 `impl="matmul"` computes the same function as patches + one matrix multiply per output phase:
 the patches are cut from a space-to-depth view of the input with stride-1 slices, so forward,
@@ -43,7 +44,11 @@ def _check_impl(impl: str) -> None:
 
 
 def conv_stride2(x: jax.Array, kernel: jax.Array, impl: str = "matmul") -> jax.Array:
-    """5x5 (any odd k) stride-2 'SAME' convolution, NHWC input, HWIO kernel, no bias."""
+    """k x k stride-2 'SAME' convolution, NHWC input, HWIO kernel, no bias.
+
+    k = 5 is the official TF models' layer; k = 4 on an even input pads (1, 1), i.e. PyTorch's
+    `Conv2d(k=4, stride=2, padding=1)` of the WGAN paper's DCGAN.
+    """
     _check_impl(impl)
     if impl == "lax":
         return lax.conv_general_dilated(x, kernel, (2, 2), "SAME",
@@ -84,9 +89,11 @@ def _deconv_taps(k: int) -> dict[int, list[tuple[int, int]]]:
 
 
 def deconv_stride2(x: jax.Array, kernel: jax.Array, impl: str = "matmul") -> jax.Array:
-    """Transposed 5x5 stride-2 'SAME' conv (TF conv2d_transpose), out = 2x input, no bias.
+    """Transposed k x k stride-2 'SAME' conv (TF conv2d_transpose), out = 2x input, no bias.
 
-    `kernel` has TF's transposed-conv layout `(k, k, cout, cin)`.
+    `kernel` has TF's transposed-conv layout `(k, k, cout, cin)`. Input pixel i and tap t land on
+    output pixel 2i + t - 1 for k = 5 and k = 4 (for k = 4 this is PyTorch's
+    `ConvTranspose2d(k=4, stride=2, padding=1)` with its weight (cin, cout, k, k) transposed).
     """
     _check_impl(impl)
     if impl == "lax":
@@ -114,6 +121,23 @@ def deconv_stride2(x: jax.Array, kernel: jax.Array, impl: str = "matmul") -> jax
         phases.append(jnp.stack(row, axis=3))  # (b, h, w, 2[rw], cout)
     y = jnp.stack(phases, axis=2)  # (b, h, 2[rh], w, 2[rw], cout)
     return y.reshape(b, 2 * h, 2 * w, cout)
+
+
+def conv_stride1(x: jax.Array, kernel: jax.Array, impl: str = "matmul") -> jax.Array:
+    """k x k stride-1 'SAME' convolution (odd k), NHWC input, HWIO kernel, no bias."""
+    _check_impl(impl)
+    if impl == "lax":
+        return lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
+                                        dimension_numbers=DIMENSION_NUMBERS)
+    k, _, cin, cout = kernel.shape
+    b, h, w, c = x.shape
+    assert c == cin and k % 2 == 1, (x.shape, kernel.shape)
+    p = k // 2
+    xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    rows = jnp.concatenate([xp[:, i:i + h] for i in range(k)], axis=-1)  # features (i, c)
+    patches = jnp.concatenate([rows[:, :, j:j + w] for j in range(k)], axis=-1)  # (j, i, c)
+    w2 = jnp.transpose(kernel, (1, 0, 2, 3)).reshape(k * k * c, cout)
+    return (patches.reshape(b * h * w, k * k * c) @ w2).reshape(b, h, w, cout)
 
 
 def uniform_init(scale: float):

@@ -46,7 +46,8 @@ def models_from_config(config: ml_collections.ConfigDict) -> Models:
     """The generator and critic the config names."""
     m = config.model
     return build_models(m.arch, critic_norm=m.critic_norm, generator_norm=m.generator_norm,
-                        conv_impl=m.conv_impl, toy_hidden=m.toy_hidden, toy_depth=m.toy_depth)
+                        conv_impl=m.conv_impl, toy_hidden=m.toy_hidden, toy_depth=m.toy_depth,
+                        extra_layers=m.extra_layers)
 
 
 def optimizers_from_config(config: ml_collections.ConfigDict):

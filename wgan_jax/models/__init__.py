@@ -10,13 +10,17 @@ from wgan_jax.layers import CONV_IMPLS, default_conv_impl
 from wgan_jax.models.common import CRITIC_NORMS, GENERATOR_NORMS, check_norm
 from wgan_jax.models.dcgan import DCGANCritic, DCGANGenerator
 from wgan_jax.models.mlp import MLPCritic, MLPGenerator
+from wgan_jax.models.paper_dcgan import PaperDCGANCritic, PaperDCGANGenerator
 
-ARCHS = ("toy", "mnist", "cifar", "celeba64")
+# toy: gan_toy.py; mnist, cifar, celeba64: gan_mnist.py, gan_cifar.py, gan_64x64.py's DCGAN (the
+# WGAN-GP code, 5x5 kernels); dcgan64: the WGAN paper's PyTorch DCGAN (4x4 kernels, no biases).
+ARCHS = ("toy", "mnist", "cifar", "celeba64", "dcgan64")
 
 # Data shape each architecture consumes/produces, and its generator's output range.
-DATA_SHAPES = {"toy": (2,), "mnist": (28, 28, 1), "cifar": (32, 32, 3), "celeba64": (64, 64, 3)}
+DATA_SHAPES = {"toy": (2,), "mnist": (28, 28, 1), "cifar": (32, 32, 3), "celeba64": (64, 64, 3),
+               "dcgan64": (64, 64, 3)}
 OUTPUT_RANGES = {"toy": None, "mnist": (0.0, 1.0), "cifar": (-1.0, 1.0),
-                 "celeba64": (-1.0, 1.0)}
+                 "celeba64": (-1.0, 1.0), "dcgan64": (-1.0, 1.0)}
 
 
 class SpectralNormCritic(nn.Module):
@@ -53,8 +57,11 @@ class Models:
 
 def build_models(arch: str, *, critic_norm: str = "none", generator_norm: str = "none",
                  conv_impl: str = "auto", axis_name: str | None = None,
-                 toy_hidden: int = 512, toy_depth: int = 3) -> Models:
-    """Generator and critic of `arch` (one of ARCHS), matching the official code's layers."""
+                 toy_hidden: int = 512, toy_depth: int = 3, extra_layers: int = 0) -> Models:
+    """Generator and critic of `arch` (one of ARCHS), matching the official code's layers.
+
+    `extra_layers` is the WGAN paper DCGAN's `--n_extra_layers` (arch 'dcgan64' only).
+    """
     if arch not in ARCHS:
         raise ValueError(f"unknown model arch {arch!r}; choose one of {ARCHS}")
     check_norm(critic_norm, CRITIC_NORMS, "critic")
@@ -62,6 +69,8 @@ def build_models(arch: str, *, critic_norm: str = "none", generator_norm: str = 
     impl = default_conv_impl() if conv_impl == "auto" else conv_impl
     if impl not in CONV_IMPLS:
         raise ValueError(f"conv_impl must be 'auto' or one of {CONV_IMPLS}, got {conv_impl!r}")
+    if extra_layers and arch != "dcgan64":
+        raise ValueError(f"extra_layers is an option of arch 'dcgan64' only, got arch {arch!r}")
     inner_norm = "none" if critic_norm == "spectral" else critic_norm
     if arch == "toy":
         gen = MLPGenerator(hidden=toy_hidden, depth=toy_depth, norm=generator_norm,
@@ -69,6 +78,11 @@ def build_models(arch: str, *, critic_norm: str = "none", generator_norm: str = 
         critic = MLPCritic(hidden=toy_hidden, depth=toy_depth, norm=inner_norm,
                            axis_name=axis_name)
         latent = 2
+    elif arch == "dcgan64":
+        latent = 100
+        gen = PaperDCGANGenerator(64, 3, 64, latent, extra_layers, generator_norm, impl,
+                                  axis_name)
+        critic = PaperDCGANCritic(64, 64, extra_layers, inner_norm, impl, axis_name)
     else:
         latent = 128
         common = dict(conv_impl=impl, axis_name=axis_name)

@@ -11,6 +11,7 @@ from wgan_jax import layers
 
 CRITIC_NORMS = ("none", "layer", "batch", "spectral")
 GENERATOR_NORMS = ("none", "batch")
+DCGAN_INIT_STD = 0.02  # the WGAN paper's weights_init: conv N(0, 0.02), batch-norm scale N(1, 0.02)
 
 
 class Linear(nn.Module):
@@ -30,15 +31,18 @@ class Linear(nn.Module):
 
 
 class _Strided(nn.Module):
-    """Shared by Conv and Deconv: the official he-init kernel plus a zero bias.
+    """Shared by Conv and Deconv: a k x k stride-2 kernel, its init, and an optional bias.
 
-    tflib's he init for a stride-2 layer uses fan_in + fan_out with the strided side's fan
-    divided by stride^2 = 4: the output side for a conv, the input side for a deconv.
+    init 'he' is tflib's (official WGAN-GP): for a stride-2 layer it uses fan_in + fan_out with
+    the strided side's fan divided by stride^2 = 4 (the output side for a conv, the input side
+    for a deconv), and a zero bias. init 'dcgan' is the WGAN paper's PyTorch code: N(0, 0.02).
     """
 
     features: int
     kernel_size: int = 5
     impl: str = "matmul"
+    use_bias: bool = True
+    init: str = "he"
     transposed = False
 
     @nn.compact
@@ -51,18 +55,28 @@ class _Strided(nn.Module):
         else:
             fan_out /= 4.0
             shape, op = (k, k, cin, self.features), layers.conv_stride2
-        kernel = self.param("kernel", layers.uniform_init(math.sqrt(4.0 / (fan_in + fan_out))),
-                            shape)
-        bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        return op(x, kernel, self.impl) + bias
+        kernel = self.param("kernel", kernel_init(self.init, fan_in, fan_out), shape)
+        y = op(x, kernel, self.impl)
+        if self.use_bias:
+            y = y + self.param("bias", nn.initializers.zeros, (self.features,))
+        return y
+
+
+def kernel_init(init: str, fan_in: float, fan_out: float):
+    """'he': tflib's uniform init with std sqrt(4 / (fan_in + fan_out)); 'dcgan': N(0, 0.02)."""
+    if init == "he":
+        return layers.uniform_init(math.sqrt(4.0 / (fan_in + fan_out)))
+    if init == "dcgan":
+        return nn.initializers.normal(DCGAN_INIT_STD)
+    raise ValueError(f"init must be 'he' or 'dcgan', got {init!r}")
 
 
 class Conv(_Strided):
-    """5x5 stride-2 'SAME' conv + bias; kernel HWIO, official 'he' init."""
+    """k x k (default 5) stride-2 'SAME' conv (+ bias); kernel HWIO."""
 
 
 class Deconv(_Strided):
-    """5x5 stride-2 'SAME' transposed conv + bias; kernel (k, k, cout, cin) as in TF."""
+    """k x k (default 5) stride-2 'SAME' transposed conv (+ bias); kernel (k, k, cout, cin)."""
 
     transposed = True
 
@@ -72,11 +86,13 @@ def check_norm(norm: str, allowed: tuple[str, ...], what: str) -> None:
         raise ValueError(f"{what} normalization must be one of {allowed}, got {norm!r}")
 
 
-def normalize(x: jax.Array, norm: str, axis_name: str | None, name: str) -> jax.Array:
+def normalize(x: jax.Array, norm: str, axis_name: str | None, name: str,
+              scale_init=nn.initializers.ones) -> jax.Array:
     """Apply the named normalization to features `x` (last axis = channels).
 
-    Batch norm always uses the current batch's statistics, as the official code does; with
-    `axis_name` the statistics are those of the global batch across devices.
+    Batch norm always uses the current batch's statistics, as the official code does (PyTorch's
+    train mode too); with `axis_name` the statistics are those of the global batch across
+    devices. `scale_init` is the batch-norm scale's init.
     """
     if norm in ("none", "spectral"):
         return x
@@ -86,8 +102,13 @@ def normalize(x: jax.Array, norm: str, axis_name: str | None, name: str) -> jax.
                             feature_axes=-1, name=name)(x)
     if norm == "batch":
         return nn.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5,
-                            axis_name=axis_name, name=name)(x)
+                            axis_name=axis_name, scale_init=scale_init, name=name)(x)
     raise ValueError(f"unknown normalization {norm!r}")
+
+
+def dcgan_scale_init(key, shape, dtype=jnp.float32):
+    """The WGAN paper's batch-norm scale init, N(1, 0.02)."""
+    return 1.0 + DCGAN_INIT_STD * jax.random.normal(key, shape, dtype)
 
 
 def flatten_nchw(x: jax.Array) -> jax.Array:
