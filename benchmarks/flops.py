@@ -55,3 +55,33 @@ def iteration_flops(arch: str, mode: str, batch: int, n_critic: int = 5) -> floa
         raise ValueError(f"mode must be 'gp' or 'clip', got {mode!r}")
     generator = 3 * g.total + 2 * d.total - g.first
     return n_critic * critic + generator
+
+
+def traced_dot_flops(jaxpr) -> float:
+    """2 x M x N x K of every dot_general in a (closed) jaxpr, loops multiplied out.
+
+    An independent count of what a traced function really multiplies: with the matmul
+    convolutions (`conv_impl='matmul'`) every conv of the step is a dot_general, so this equals
+    `iteration_flops` exactly when the step does no wasted work (no zero cotangents, no extra
+    critic calls). Raises on XLA convolutions, which it cannot count.
+    """
+    import numpy as np
+
+    inner = getattr(jaxpr, "jaxpr", jaxpr)
+    total = 0.0
+    for eqn in inner.eqns:
+        name = eqn.primitive.name
+        if name == "dot_general":
+            (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+            a, b = eqn.invars[0].aval.shape, eqn.invars[1].aval.shape
+            free_a = [d for i, d in enumerate(a) if i not in lc and i not in lb]
+            free_b = [d for i, d in enumerate(b) if i not in rc and i not in rb]
+            total += 2.0 * np.prod([a[i] for i in lb + lc]) * np.prod(free_a) * np.prod(free_b)
+        elif name == "conv_general_dilated":
+            raise ValueError("traced_dot_flops counts dot_general only; use conv_impl='matmul'")
+        times = eqn.params.get("length", 1) if name == "scan" else 1
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (list, tuple)) else (param,):
+                if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
+                    total += times * traced_dot_flops(sub)
+    return total
