@@ -50,7 +50,7 @@ def _init_state(models, g_tx, d_tx, seed=0):
         jax.random.PRNGKey(seed))
 
 
-def _run(init, cfg, batches, n_devices):
+def _run(init, cfg, batches, n_devices, fast_compile=False):
     """len(batches) steps on `n_devices` devices from the host state `init`; returns host copies
     of the state after every call and the metrics, plus the number of traces and compiled
     variants of the step."""
@@ -64,7 +64,7 @@ def _run(init, cfg, batches, n_devices):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(step_mod, "train_step", counting)
         mesh = make_mesh(jax.devices()[:n_devices])
-        step = make_train_step(cfg, mesh)
+        step = make_train_step(cfg, mesh, fast_compile=fast_compile)
     assert mesh.devices.size == n_devices  # conftest provides 4 CPU devices
     state = jax.device_put(init, replicated(mesh))
     states, metrics = [], []
@@ -201,6 +201,17 @@ def test_generator_ema(toy_runs):
     diff = jax.tree.leaves(jax.tree.map(lambda a, b: np.abs(a - b).max(), first.g_ema,
                                         first.g_params))
     assert max(diff) > 0  # the average is not the current params
+
+
+def test_fast_compile_options_compute_the_same_step(toy_runs):
+    # The XLA:CPU compile options change code generation, not the function.
+    assert step_mod.CPU_FAST_COMPILE_OPTIONS
+    fast = _run(toy_runs[1]["init"], TOY_CFG, _toy_batches(), 1, fast_compile=True)
+    for s in range(CALLS):
+        _assert_trees_close(fast["states"][s].d_params, toy_runs[1]["states"][s].d_params,
+                            what=f"critic, call {s}")
+        _assert_trees_close(fast["states"][s].g_params, toy_runs[1]["states"][s].g_params,
+                            what=f"generator, call {s}")
 
 
 def test_step_compiles_once(toy_runs):

@@ -176,7 +176,7 @@ def _prepare_workdir(workdir: str) -> None:
 
 def _loop(config, workdir, state, start_step, mesh, data, ckpt) -> dict[str, float]:
     is_main = jax.process_index() == 0
-    train_step = make_train_step(step_config(config), mesh)
+    train_step = make_train_step(step_config(config), mesh, fast_compile=config.fast_compile)
     sampler = Sampler(config, state.models)
     writer = metric_writers.create_default_writer(workdir, just_logging=not is_main)
     if start_step == 0:
