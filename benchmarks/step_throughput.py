@@ -35,6 +35,47 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def build(arch: str, mode: str, batch: int | None = None, n_devices: int | None = None,
+          conv_impl: str = "auto", fast_compile: bool = False, n_critic: int = 5):
+    """The real train state, two device-resident batches and the jitted step of `arch`/`mode`
+    with the papers' settings (GP: Adam(1e-4, 0.5, 0.9), lambda 10 (0.1 toy); clip: RMSProp
+    5e-5, c = 0.01 and the official batch-norm changes). Returns (state, batches, step)."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import jax
+
+    from wgan_jax.models import build_models
+    from wgan_jax.optim import make_optimizer
+    from wgan_jax.state import create_train_state
+    from wgan_jax.step import (StepConfig, batch_sharding, make_mesh, make_train_step,
+                               replicated)
+
+    batch = batch or DEFAULT_BATCH[arch]
+    devices = jax.devices()[:n_devices] if n_devices else jax.devices()
+    if batch % len(devices):
+        raise SystemExit(f"--batch {batch} must be a multiple of the {len(devices)} devices")
+    mesh = make_mesh(devices)
+    gp = mode == "gp"
+    critic_norm = "none" if gp or arch == "toy" else "batch"
+    generator_norm = ("batch" if arch in ("cifar", "celeba64", "dcgan64")
+                      or (arch == "mnist" and not gp) else "none")
+    models = build_models(arch, critic_norm=critic_norm, generator_norm=generator_norm,
+                          conv_impl=conv_impl)
+    if gp:
+        tx = make_optimizer("adam", 1e-4, b1=0.5, b2=0.9)
+        d_tx = tx
+        cfg = StepConfig(gp_weight=0.1 if arch == "toy" else 10.0)
+    else:
+        tx = make_optimizer("rmsprop", 5e-5, eps=1e-10)
+        d_tx = make_optimizer("rmsprop", 5e-5, eps=1e-10, clip_value=0.01)
+        cfg = StepConfig(gp_weight=0.0)
+    state = jax.device_put(create_train_state(models, tx, d_tx, jax.random.PRNGKey(0)),
+                           replicated(mesh))
+    shape = (n_critic, batch) + tuple(models.data_shape)
+    batches = [jax.device_put(jax.random.uniform(jax.random.PRNGKey(i), shape, minval=-1.0),
+                              batch_sharding(mesh)) for i in range(2)]
+    return state, batches, make_train_step(cfg, mesh, fast_compile=fast_compile)
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.devices and "jax" not in sys.modules:
@@ -47,39 +88,12 @@ def main(argv=None):
     import numpy as np
 
     from benchmarks.flops import iteration_flops
-    from wgan_jax.models import build_models
-    from wgan_jax.optim import make_optimizer
-    from wgan_jax.state import create_train_state
-    from wgan_jax.step import (StepConfig, batch_sharding, make_mesh, make_train_step,
-                               replicated)
 
     batch = args.batch or DEFAULT_BATCH[args.arch]
     steps = args.steps or {"toy": 50, "mnist": 10, "cifar": 4}.get(args.arch, 3)
+    state, batches, step = build(args.arch, args.mode, batch, args.devices, args.conv_impl,
+                                 args.fast_compile, args.n_critic)
     devices = jax.devices()[:args.devices] if args.devices else jax.devices()
-    if batch % len(devices):
-        raise SystemExit(f"--batch {batch} must be a multiple of the {len(devices)} devices")
-    mesh = make_mesh(devices)
-
-    gp = args.mode == "gp"
-    critic_norm = "none" if gp or args.arch == "toy" else "batch"
-    generator_norm = ("batch" if args.arch in ("cifar", "celeba64", "dcgan64")
-                      or (args.arch == "mnist" and not gp) else "none")
-    models = build_models(args.arch, critic_norm=critic_norm, generator_norm=generator_norm,
-                          conv_impl=args.conv_impl)
-    if gp:
-        tx = make_optimizer("adam", 1e-4, b1=0.5, b2=0.9)
-        d_tx = tx
-        cfg = StepConfig(gp_weight=0.1 if args.arch == "toy" else 10.0)
-    else:
-        tx = make_optimizer("rmsprop", 5e-5, eps=1e-10)
-        d_tx = make_optimizer("rmsprop", 5e-5, eps=1e-10, clip_value=0.01)
-        cfg = StepConfig(gp_weight=0.0)
-    state = jax.device_put(create_train_state(models, tx, d_tx, jax.random.PRNGKey(0)),
-                           replicated(mesh))
-    shape = (args.n_critic, batch) + tuple(models.data_shape)
-    batches = [jax.device_put(jax.random.uniform(jax.random.PRNGKey(i), shape, minval=-1.0),
-                              batch_sharding(mesh)) for i in range(2)]
-    step = make_train_step(cfg, mesh, fast_compile=args.fast_compile)
 
     t0 = time.perf_counter()
     compiled = step.lower(state, batches[0]).compile()

@@ -1,0 +1,113 @@
+"""Where one training step's time goes: a profile of the compiled step, grouped by op kind.
+
+    python benchmarks/profile_step.py --arch mnist --mode gp [--batch 50] [--steps 3]
+        [--fast_compile] [--trace_dir DIR]
+
+Runs the same state and step as step_throughput.py under `jax.profiler.trace`, reads the
+Perfetto trace it writes, and prints, per op kind (matrix multiplies, concatenates, pads,
+slices, other fusions, ...), the time per generator iteration and its share. XLA:CPU runs
+independent ops concurrently, so the op times add up to more than the wall time; the shares
+say where the work is. Also prints the compile profile: time in HLO passes, in code generation
+and the number of fusions compiled. Needs only jax, flax, optax.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import gzip
+import json
+import os
+import re
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.step_throughput import DEFAULT_BATCH  # noqa: E402
+
+# Runtime bookkeeping events rather than ops.
+_NOT_OPS = ("ThunkExecutor", "$", "SlinkyThreadPool", "PjitFunction", "CommonPjRt",
+            "ParseArguments", "end: ")
+
+
+def _kind(name: str) -> str:
+    if name.startswith(("ynn_fusion", "xnn_fusion", "onednn")) or name.startswith("dot"):
+        return "matmul (dot)"
+    base = re.sub(r"(\.\d+)+$", "", name)
+    for word in ("concatenate", "pad", "slice", "transpose", "copy", "reduce", "all-reduce",
+                 "while", "select"):
+        if word in base.split("_") or base == word:
+            return word
+    return "other elementwise fusion"
+
+
+def _events(trace_dir: str) -> list[dict]:
+    files = glob.glob(os.path.join(trace_dir, "plugins", "profile", "*",
+                                   "perfetto_trace.json.gz"))
+    if not files:
+        raise SystemExit(f"no perfetto trace under {trace_dir}")
+    data = json.load(gzip.open(max(files, key=os.path.getmtime)))
+    events = data["traceEvents"] if isinstance(data, dict) else data
+    return [e for e in events if e.get("ph") == "X"]
+
+
+def summarize_run(trace_dir: str, steps: int) -> list[tuple[str, float, float]]:
+    """(op kind, ms per step, share of op time), largest first."""
+    total = collections.defaultdict(float)
+    for e in _events(trace_dir):
+        if not e["name"].startswith(_NOT_OPS):
+            total[_kind(e["name"])] += e.get("dur", 0.0) / 1e3
+    all_ops = sum(total.values())
+    return sorted(((k, v / steps, v / all_ops) for k, v in total.items()), key=lambda r: -r[1])
+
+
+def summarize_compile(trace_dir: str) -> dict[str, float]:
+    """Compile-time split: HLO passes, code generation (and how many fusions it compiled)."""
+    ev = _events(trace_dir)
+    get = lambda n: sum(e["dur"] for e in ev if e["name"] == n) / 1e6  # noqa: E731
+    return {"backend_s": get("CpuCompiler::RunBackend"), "codegen_s": get("Codegen"),
+            "fusions_compiled": sum(e["name"] == "FusionCompiler::Compile" for e in ev),
+            "thunk_emit_s": get("ThunkEmitter::EmitEntryComputation"),
+            "compile_total_s": get("PjRtCpuClient::Compile")}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--arch", choices=sorted(DEFAULT_BATCH), required=True)
+    p.add_argument("--mode", choices=("gp", "clip"), required=True)
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--fast_compile", action="store_true")
+    p.add_argument("--trace_dir", default=None, help="keep the traces here (default: temp)")
+    args = p.parse_args(argv)
+
+    import jax
+
+    from benchmarks.step_throughput import build
+    trace_dir = args.trace_dir or tempfile.mkdtemp(prefix="wgan_jax_profile_")
+    state, batches, step = build(args.arch, args.mode, args.batch, None, "auto",
+                                 args.fast_compile)
+    lowered = step.lower(state, batches[0])
+    with jax.profiler.trace(os.path.join(trace_dir, "compile"), create_perfetto_trace=True):
+        compiled = lowered.compile()
+    for i in range(2):
+        state, metrics = compiled(state, batches[i % 2])
+        jax.block_until_ready(metrics)
+    with jax.profiler.trace(os.path.join(trace_dir, "run"), create_perfetto_trace=True):
+        for i in range(args.steps):
+            state, metrics = compiled(state, batches[i % 2])
+            jax.block_until_ready(metrics)
+
+    c = summarize_compile(os.path.join(trace_dir, "compile"))
+    print(f"compile: {c['compile_total_s']:.1f} s in XLA ({c['codegen_s']:.1f} s code generation "
+          f"of {c['fusions_compiled']} fusions, {c['thunk_emit_s']:.1f} s thunk emission)")
+    print(f"{'op kind':28s} {'ms/iter':>9s} {'share':>7s}")
+    for kind, ms, share in summarize_run(os.path.join(trace_dir, "run"), args.steps):
+        if share >= 0.002:
+            print(f"{kind:28s} {ms:9.1f} {100 * share:6.1f}%")
+    print(f"traces in {trace_dir}")
+
+
+if __name__ == "__main__":
+    main()
