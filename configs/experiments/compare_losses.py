@@ -4,8 +4,7 @@ Regenerate the figures, table and numbers with
 
     python -m wgan_jax.experiments.compare_losses --workdir /tmp/compare
 
-(549 s of CPU time in two threads: 12 minutes on 2 cores shared with other jobs, roughly 5 on
-idle ones; the ``tiny`` variant, ``--config configs/experiments/compare_losses.py:tiny``, runs
+(3 min 46 s on 2 idle cores, 12 minutes on 2 cores shared with other jobs; the ``tiny`` variant, ``--config configs/experiments/compare_losses.py:tiny``, runs
 in under a minute; single fields through e.g. ``--config.num_steps=4000`` or
 ``--config.method.wgan.learning_rate=5e-5``).
 
