@@ -4,8 +4,9 @@ Regenerate the figures, table and numbers with
 
     python -m wgan_jax.experiments.compare_losses --workdir /tmp/compare
 
-(3 min 46 s on 2 idle cores, 12 minutes on 2 cores shared with other jobs; the ``tiny`` variant, ``--config configs/experiments/compare_losses.py:tiny``, runs
-in under a minute; single fields through e.g. ``--config.num_steps=4000`` or
+(3 min 46 s on 2 idle cores, 12 minutes on 2 cores shared with other jobs; the ``tiny``
+variant, ``--config configs/experiments/compare_losses.py:tiny``, runs in under a minute;
+single fields through e.g. ``--config.num_steps=4000`` or
 ``--config.method.wgan.learning_rate=5e-5``).
 
 Every method trains the same MLPs (gan_toy.py's ReLU MLPs, narrower) for the same number of
