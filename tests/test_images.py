@@ -153,3 +153,26 @@ def test_import_is_light():
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported eagerly'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_skip_batches_continues_the_same_stream():
+    # 10 examples in batches of 3: batch 4 onwards crosses epoch boundaries at element 10, 20.
+    kwargs = dict(global_batch_size=3, n_critic=1, process_index=0, process_count=1,
+                  shuffle_buffer=10)
+    with _iterator("mnist", **kwargs) as it:
+        full = np.stack([next(it) for _ in range(9)])
+    for k in (1, 4, 7):
+        with _iterator("mnist", skip_batches=k, **kwargs) as it:
+            rest = np.stack([next(it) for _ in range(9 - k)])
+        np.testing.assert_array_equal(rest, full[k:])
+    # every epoch is a permutation of the same 10 images, shuffled differently
+    flat = full.reshape(27, -1)
+    epochs = [flat[0:10], flat[10:20]]
+    assert {e.tobytes() for e in epochs[0]} == {e.tobytes() for e in epochs[1]}
+    assert not np.array_equal(epochs[0], epochs[1])
+
+
+def test_skip_batches_rejects_negative():
+    with pytest.raises(ValueError, match="skip_batches"):
+        with _iterator("mnist", global_batch_size=2, n_critic=1, skip_batches=-1):
+            pass

@@ -91,10 +91,13 @@ class RealData:
             self._images = None
         else:
             from wgan_jax.data import images  # tensorflow only when images are used
-            # A resumed run reshuffles with a new seed instead of replaying the first batches.
+            # A resumed run continues the data stream after the batches its steps consumed.
+            consumed = sum(critic_iterations(s, config.n_critic, config.critic_warmup)
+                           for s in range(start_step))
             self._images = images.make_image_iterator(
                 config.dataset, data_dir=config.data_dir, global_batch_size=config.batch_size,
-                n_critic=1, seed=config.seed + start_step, shuffle_buffer=config.shuffle_buffer)
+                n_critic=1, seed=config.seed, shuffle_buffer=config.shuffle_buffer,
+                skip_batches=consumed)
 
     def close(self) -> None:
         """Stop the input pipeline (an open tf.data iterator can hang interpreter exit)."""

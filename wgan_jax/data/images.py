@@ -106,6 +106,25 @@ def _missing_message(dataset: str, tfds_name: str, where: str) -> str:
     )
 
 
+def _epochs(ds, seed: int, shuffle_buffer: int, start: int):
+    """Endless epochs of `ds`, epoch e shuffled with seed (seed, e), from element `start` on."""
+    import tensorflow as tf
+
+    size = int(ds.cardinality().numpy())
+    if size < 0:  # unknown: count once (cheap next to training; TFDS splits know their size)
+        size = int(ds.reduce(np.int64(0), lambda n, _: n + 1).numpy())
+    if size == 0:
+        raise ValueError("the dataset split is empty")
+    first_epoch, offset = divmod(start, size)
+    base = np.int64(seed) * np.int64(1_000_003)
+
+    def one_epoch(epoch):
+        return ds.shuffle(shuffle_buffer, seed=base + epoch, reshuffle_each_iteration=False)
+
+    epochs = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max)
+    return epochs.flat_map(one_epoch).skip(offset)
+
+
 def make_image_iterator(
     dataset: str,
     *,
@@ -117,11 +136,19 @@ def make_image_iterator(
     shuffle_buffer: int = 10_000,
     process_index: int | None = None,
     process_count: int | None = None,
+    skip_batches: int = 0,
 ) -> Iterator[np.ndarray]:
     """Infinite iterator of float32 arrays (n_critic, global_batch_size // process_count, H, W, C).
 
     Each process reads its own disjoint slice of ``split``. ``data_dir`` may be a local or
     gs:// path, or None for the TFDS default; nothing is ever downloaded.
+
+    Epoch e is shuffled with a seed derived from (``seed``, e) alone, so the stream is a fixed
+    sequence and ``skip_batches=k`` starts it at its k-th array (a resumed run continues where
+    it stopped): it starts at the right epoch and skips only within that epoch. Exact for
+    datasets stored in one file per host split (mnist, fashion_mnist, cifar10); for sharded
+    ones (celeb_a) TFDS reshuffles the file order per pass, so a resumed epoch visits the same
+    examples in another order.
     """
     spec = _spec(dataset)
     if process_index is None or process_count is None:
@@ -138,6 +165,8 @@ def make_image_iterator(
         )
     if not 0 <= process_index < process_count:
         raise ValueError(f"process_index={process_index} not in [0, {process_count}).")
+    if skip_batches < 0:
+        raise ValueError(f"skip_batches must be >= 0, got {skip_batches}.")
     per_process_batch = global_batch_size // process_count
 
     _hide_gpus_from_tf()
@@ -165,8 +194,7 @@ def make_image_iterator(
     if spec["cache"]:
         # Small datasets: keep decoded uint8 images in memory instead of re-decoding PNGs.
         ds = ds.cache()
-    ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.repeat()
+    ds = _epochs(ds, seed, shuffle_buffer, skip_batches * n_critic * per_process_batch)
     ds = ds.map(functools.partial(preprocess, dataset=dataset), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(per_process_batch, drop_remainder=True)
     ds = ds.batch(n_critic, drop_remainder=True)
