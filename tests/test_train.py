@@ -70,7 +70,7 @@ def test_resume_continues_at_the_right_step_and_matches_an_uninterrupted_run(tmp
     a, step_a = restored(cfg(6), full)
     b, step_b = restored(cfg(6), split)
     assert step_a == step_b == 6
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-6)
 
 
@@ -186,7 +186,7 @@ def test_mock_tfds_resume_continues_the_data_stream(tmp_path):
     a, step_a = restored(cfg(5), full)
     b, step_b = restored(cfg(5), split)
     assert step_a == step_b == 5
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
 
 
