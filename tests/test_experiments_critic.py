@@ -134,7 +134,7 @@ def test_critic_surfaces_run_tiny(tmp_path):
         assert os.path.getsize(tmp_path / name) > 0
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["runs"] == out["runs"]
-    assert set(saved["runs"]["25gaussians"]) == {"clipping", "gp"}
+    assert set(saved["runs"]["25gaussians"]) == {"clipping", "gp", "spectral"}
     pts = np.load(tmp_path / "points.npz")
     real, fake = pts["25gaussians_real"], pts["25gaussians_fake"]
     assert real.shape == fake.shape == (config.eval_points, 2)
@@ -148,6 +148,12 @@ def test_critic_surfaces_run_tiny(tmp_path):
     c, h = config.clipping.clip_value, config.hidden
     bound = c * np.sqrt(2 * h) * (c * h) ** (config.depth - 1) * c * np.sqrt(h)
     assert 0 < clip["lipschitz_lower_bound"] <= bound * (1 + 1e-5)
+    # Spectral norm divides every layer by (an estimate of) its largest singular value, and
+    # ReLU is 1-Lipschitz, so the critic's slope is at most about 1 (the power iteration's
+    # estimate may still undershoot sigma after a few steps: a little slack).
+    sn = saved["runs"]["25gaussians"]["spectral"]
+    assert 0 < sn["lipschitz_lower_bound"] <= 1.5
+    assert 0 < sn["ratio"] <= 1.5  # duality: estimate <= L * W1 with L <= ~1
     with pytest.raises(ValueError, match="datasets"):
         bad = surfaces_config.get_config("tiny")
         bad.datasets = ("moons",)

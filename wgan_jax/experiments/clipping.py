@@ -309,7 +309,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
         start = time.perf_counter()
         if (c, depth) not in trainers:
             trainers[c, depth] = make_critic_trainer(models[depth], step_cfg, tx)
-        params, em = trainers[c, depth](start_params, *batches, k_steps)
+        params, _, em = trainers[c, depth](start_params, {}, *batches, k_steps)
         em = np.asarray(em)
         seconds = time.perf_counter() - start
         row: dict[str, Any] = {"clip_value": c, "init_inside": run_["init_inside"],

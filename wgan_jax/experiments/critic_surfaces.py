@@ -1,7 +1,8 @@
 """Critic value surfaces against a fixed generator (Fig. 1a of Gulrajani et al. 2017).
 
 The generator is fixed: fake points are real points plus unit Gaussian noise. Only the toy MLP
-critic trains, once with weight clipping and once with the gradient penalty, on each toy dataset.
+critic trains on each toy dataset with weight clipping, with the gradient penalty, and with a
+spectrally normalized critic (Miyato et al.; WGAN loss, no penalty, no clipping).
 A critic that reaches the optimum of the WGAN objective over 1-Lipschitz functions gives
 mean D(real) - mean D(fake) = W1(real, fake); the exact W1 of the evaluation point sets (POT's
 network simplex) is the yardstick.
@@ -41,11 +42,12 @@ from wgan_jax import distances, penalties  # noqa: E402
 from wgan_jax.data import toy  # noqa: E402
 from wgan_jax.models import Models, build_models  # noqa: E402
 from wgan_jax.optim import make_optimizer  # noqa: E402
-from wgan_jax.step import StepConfig, critic_update  # noqa: E402
+from wgan_jax.step import StepConfig, apply_critic, critic_update  # noqa: E402
 from wgan_jax.visualize import toy_grid  # noqa: E402
 
-METHODS = ("clipping", "gp")
-METHOD_TITLES = {"clipping": "weight clipping", "gp": "gradient penalty"}
+METHODS = ("clipping", "gp", "spectral")
+METHOD_TITLES = {"clipping": "weight clipping", "gp": "gradient penalty",
+                 "spectral": "spectral norm"}
 
 
 @functools.partial(jax.jit, static_argnames=("dataset", "n"))
@@ -64,24 +66,27 @@ def fixed_generator_batch(dataset: str, key: jax.Array, n: int,
 
 
 def make_critic_trainer(models: Models, step_cfg: StepConfig, tx):
-    """A compiled `(params, real, fake, key) -> (params, em_trace)` training the critic alone.
+    """A compiled `(params, variables, real, fake, key) -> (params, variables, em_trace)` training
+    the critic alone.
 
-    `real` and `fake` are [steps, batch, 2]: one batch per step, consumed by one `lax.scan`;
-    `em_trace` is the batch EM estimate of every step. The datasets share one compilation.
+    `variables` are the critic's non-param collections (the spectral norm's power-iteration
+    vectors; empty otherwise). `real` and `fake` are [steps, batch, 2]: one batch per step,
+    consumed by one `lax.scan`; `em_trace` is the batch EM estimate of every step. The datasets
+    share one compilation.
     """
 
     @jax.jit
-    def train(params, real, fake, key):
+    def train(params, variables, real, fake, key):
         def body(carry, xs):
-            p, o = carry
+            p, v, o = carry
             r, f, k = xs
-            p, _, o, metrics = critic_update(models, step_cfg, tx, p, {}, o, r, f, k,
+            p, v, o, metrics = critic_update(models, step_cfg, tx, p, v, o, r, f, k,
                                              axis_name=None)
-            return (p, o), metrics["em_distance"]
+            return (p, v, o), metrics["em_distance"]
 
         keys = jax.random.split(key, real.shape[0])
-        (p, _), em = lax.scan(body, (params, tx.init(params)), (real, fake, keys))
-        return p, em
+        (p, v, _), em = lax.scan(body, (params, variables, tx.init(params)), (real, fake, keys))
+        return p, v, em
 
     return train
 
@@ -122,12 +127,28 @@ def _method_setup(config: ml_collections.ConfigDict, method: str):
         c = config.clipping
         tx = make_optimizer(c.optimizer, c.learning_rate, clip_value=c.clip_value)
         return StepConfig(gp_weight=0.0), tx
-    g = config.gp
+    g = config.gp if method == "gp" else config.spectral
     lr = g.learning_rate
     if g.linear_decay:
         lr = optax.linear_schedule(g.learning_rate, 0.0, config.steps)
     tx = make_optimizer(g.optimizer, lr, b1=g.b1, b2=g.b2)
-    return StepConfig(gp_weight=g.gp_weight), tx
+    return StepConfig(gp_weight=g.gp_weight if method == "gp" else 0.0), tx
+
+
+def _method_models(config: ml_collections.ConfigDict, method: str) -> Models:
+    norm = "spectral" if method == "spectral" else "none"
+    return build_models("toy", critic_norm=norm, toy_hidden=config.hidden,
+                        toy_depth=config.depth)
+
+
+def _initial_variables(models: Models, init_params, key):
+    """(params, variables) of `models`' critic starting from the plain critic's `init_params`
+    (the spectral-norm wrapper nests them under 'critic' and adds its power-iteration vectors)."""
+    if not models.spectral:
+        return init_params, {}
+    variables = dict(models.critic.init(key, jnp.zeros((1, 2))))
+    variables.pop("params")
+    return {"critic": init_params}, variables
 
 
 def save_figure(fig, path: str, dpi: int, colors: int = 128) -> None:
@@ -194,17 +215,25 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Trains the critics, writes the figure, points.npz and results.json; returns the numbers."""
     validate_config(config)
     os.makedirs(workdir, exist_ok=True)
-    models = build_models("toy", toy_hidden=config.hidden, toy_depth=config.depth)
+    models = {m: _method_models(config, m) for m in config.methods}
     grid = jnp.asarray(toy_grid(config.grid_range, config.grid_size))
     key = jax.random.PRNGKey(config.seed)
     k_init, k_train, k_eval = jax.random.split(key, 3)
-    # Every dataset and method starts from the same initial critic.
-    init_params = models.critic.init(k_init, jnp.zeros((1, 2)))["params"]
+    # Every dataset and method starts from the same initial critic weights.
+    plain = _method_models(config, "gp").critic
+    init_params = plain.init(k_init, jnp.zeros((1, 2)))["params"]
+    init = {m: _initial_variables(models[m], init_params, jax.random.fold_in(k_init, 1))
+            for m in config.methods}
 
-    trainers = {m: make_critic_trainer(models, *_method_setup(config, m))
+    trainers = {m: make_critic_trainer(models[m], *_method_setup(config, m))
                 for m in config.methods}
-    values = jax.jit(lambda p, x: models.critic.apply({"params": p}, x))
-    grad_norms_fn = jax.jit(lambda p, x: input_grad_norms(functools.partial(values, p), x))
+
+    def values_fn(m):
+        return jax.jit(lambda p, v, x: apply_critic(models[m], p, v, x, False)[0])
+
+    values = {m: values_fn(m) for m in config.methods}
+    grad_norms_fn = {m: jax.jit(lambda p, v, x, m=m: input_grad_norms(
+        functools.partial(values[m], p, v), x)) for m in config.methods}
 
     results: dict[str, Any] = {}
     surfaces: dict[str, dict[str, np.ndarray]] = {}
@@ -218,20 +247,21 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
         interp = np.asarray(penalties.interpolate(real, fake, jax.random.uniform(
             jax.random.fold_in(k_eval, 1000 + d_idx), (config.eval_points,))))
         k_data, k_steps = jax.random.split(jax.random.fold_in(k_train, d_idx))
-        # Both methods see the same batches.
+        # Every method sees the same batches.
         batches = fixed_generator_batches(ds, k_data, config.steps, config.batch_size,
                                           config.noise_std)
         results[ds], surfaces[ds] = {}, {}
         for method in config.methods:
             start = time.perf_counter()
-            params, em_trace = trainers[method](init_params, *batches, k_steps)
+            params, variables, em_trace = trainers[method](*init[method], *batches, k_steps)
             em_trace = np.asarray(em_trace)
             seconds = time.perf_counter() - start
-            critic_fn = functools.partial(values, params)
+            critic_fn = functools.partial(values[method], params, variables)
             estimate = em_estimate(critic_fn, real, fake)
-            grid_norms = np.asarray(grad_norms_fn(params, grid))
+            norms = functools.partial(grad_norms_fn[method], params, variables)
+            grid_norms = np.asarray(norms(grid))
             # Where the transport happens: the points and segments between real-fake pairs.
-            support_norms = np.asarray(grad_norms_fn(params, np.concatenate([real, fake, interp])))
+            support_norms = np.asarray(norms(np.concatenate([real, fake, interp])))
             row = compare_to_w1(estimate, w1, float(support_norms.max()))
             row["grad_norm_max_grid"] = float(grid_norms.max())
             tail = em_trace[-max(1, len(em_trace) // 10):]
