@@ -40,6 +40,11 @@ def main(argv):
     tf.config.set_visible_devices([], "TPU") if tf.config.list_physical_devices("TPU") else None
 
     import jax
+    if FLAGS.config.compilation_cache_dir:
+        # Must be set before the first compile. Cache every program: the step's is the one
+        # that matters, and the small ones cost little to store.
+        jax.config.update("jax_compilation_cache_dir", FLAGS.config.compilation_cache_dir)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     if _multi_host():
         jax.distributed.initialize()  # every host runs this same command; JAX finds its peers
     from wgan_jax import train

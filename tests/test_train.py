@@ -191,15 +191,18 @@ def test_mock_tfds_resume_continues_the_data_stream(tmp_path):
 
 
 def test_run_py_subprocess(tmp_path):
+    cache = tmp_path / "xla_cache"
     cmd = [sys.executable, "run.py", "--config=configs/wgan_gp.py", f"--workdir={tmp_path}",
            "--config.num_train_steps=2", "--config.batch_size=16", "--config.model.toy_hidden=8",
-           "--config.eval.num_samples=100", "--config.eval.w1_samples=100"]
+           "--config.eval.num_samples=100", "--config.eval.w1_samples=100",
+           f"--config.compilation_cache_dir={cache}"]
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "devices" in r.stderr and "config" in r.stderr
     final = json.loads((tmp_path / "final_metrics.json").read_text())
     assert final["step"] == 2 and "exact_w1" in final
+    assert len(os.listdir(cache)) > 0  # the compiled programs were stored
     bad = subprocess.run(cmd[:3] + ["--config.n_critic=-1"], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "config.n_critic=-1 is invalid" in bad.stderr

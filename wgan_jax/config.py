@@ -44,6 +44,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.label_flip_prob = 0.0  # standard GAN losses only
     c.ema_decay = 0.0  # EMA of generator weights used for samples/eval; 0 = off
     c.fast_compile = False  # XLA:CPU: ~2x shorter compile for a few % of step time
+    # JAX's persistent compilation cache (set by run.py before anything compiles): a rerun or a
+    # resumed run loads the compiled step instead of compiling it. None: off.
+    c.compilation_cache_dir = ml_collections.FieldReference(None, field_type=str)
 
     c.model = ml_collections.ConfigDict()
     c.model.arch = "toy"
@@ -146,6 +149,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         _fail("batch_size", config.batch_size,
               f"the global batch must divide evenly over the {num_devices} devices; use a "
               f"multiple of {num_devices}")
+    if config.compilation_cache_dir is not None and not isinstance(
+            config.compilation_cache_dir, str):
+        _fail("compilation_cache_dir", config.compilation_cache_dir,
+              "must be a directory path string or None")
     if not isinstance(config.fast_compile, bool):
         _fail("fast_compile", config.fast_compile, "must be True or False")
     if config.data_dir is not None and not isinstance(config.data_dir, str):
