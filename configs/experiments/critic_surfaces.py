@@ -32,7 +32,7 @@ import ml_collections
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    """Returns the experiment config; ``arg`` picks a variant: 'tiny' or 'long'."""
+    """Returns the experiment config; ``arg`` picks a variant: 'tiny' or 'short'."""
     config = ml_collections.ConfigDict()
     config.datasets = ("8gaussians", "25gaussians", "swissroll")
     config.methods = ("clipping", "gp", "spectral")
