@@ -81,18 +81,24 @@ def _derivatives(fn, x, w, v, u, dx, dw):
 # ---------------------------------------------------------------- strided conv
 
 
-@pytest.mark.parametrize("size", sorted(CONV_PADS))
-def test_conv_matmul_equals_lax_and_numpy(size):
+# k = 5: the official sizes; k = 4: PyTorch Conv2d(k=4, stride=2, padding=1), pad (1, 1).
+CONV_CASES = [(K, size, pads) for size, pads in sorted(CONV_PADS.items())] + \
+    [(4, size, (1, 1)) for size in (4, 8, 16)]
+
+
+@pytest.mark.parametrize("k,size,pads", CONV_CASES)
+def test_conv_matmul_equals_lax_and_numpy(k, size, pads):
+    assert layers.same_padding(size, k, 2) == pads
     x = _arr(size, (2, size, size, CIN))
-    w = _arr(size + 1, (K, K, CIN, COUT))
+    w = _arr(size + 1, (k, k, CIN, COUT))
     oh = -(-size // 2)
     v, u = _arr(size + 2, (2, oh, oh, COUT)), _arr(size + 3, (2, size, size, CIN))
     dx, dw = _arr(size + 4, x.shape), _arr(size + 5, w.shape)
     res = {impl: _derivatives(lambda a, b, i=impl: layers.conv_stride2(a, b, i),
                               x, w, v, u, dx, dw) for impl in layers.CONV_IMPLS}
     assert res["matmul"][0].shape == (2, oh, oh, COUT)
-    _close(res["matmul"][0], _np_conv(x, w, CONV_PADS[size]))
-    _close(res["lax"][0], _np_conv(x, w, CONV_PADS[size]))
+    _close(res["matmul"][0], _np_conv(x, w, pads))
+    _close(res["lax"][0], _np_conv(x, w, pads))
     for a, b in zip(res["matmul"], res["lax"], strict=True):
         _close(a, b)
 
@@ -105,10 +111,13 @@ def test_conv_same_padding_table():
 # ---------------------------------------------------------------- transposed conv
 
 
-@pytest.mark.parametrize("size", DECONV_SIZES)
-def test_deconv_matmul_equals_lax_and_numpy(size):
+# k = 4 is PyTorch's ConvTranspose2d(k=4, stride=2, padding=1): input i, tap t -> 2i + t - 1,
+# the same rule as the official k = 5 layer.
+@pytest.mark.parametrize("k,size", [(K, size) for size in DECONV_SIZES] +
+                         [(4, size) for size in (4, 8, 16)])
+def test_deconv_matmul_equals_lax_and_numpy(k, size):
     x = _arr(size, (2, size, size, CIN))
-    w = _arr(size + 1, (K, K, COUT, CIN))
+    w = _arr(size + 1, (k, k, COUT, CIN))
     v, u = _arr(size + 2, (2, 2 * size, 2 * size, COUT)), _arr(size + 3, x.shape)
     dx, dw = _arr(size + 4, x.shape), _arr(size + 5, w.shape)
     res = {impl: _derivatives(lambda a, b, i=impl: layers.deconv_stride2(a, b, i),
@@ -145,39 +154,7 @@ def test_deconv_official_tap_convention(impl, h):
             np.testing.assert_array_equal(y[n, :, :, c], want, err_msg=f"{(i, j, a, b)}")
 
 
-# ---------------------------------------------------------------- the WGAN paper DCGAN's layers
-
-
-@pytest.mark.parametrize("size", [4, 8, 16])
-def test_conv_k4_is_pytorch_padding_1(size):
-    # PyTorch Conv2d(k=4, stride=2, padding=1): symmetric pad 1, out = in / 2.
-    assert layers.same_padding(size, 4, 2) == (1, 1)
-    x = _arr(size, (2, size, size, CIN))
-    w = _arr(size + 1, (4, 4, CIN, COUT))
-    v, u = _arr(size + 2, (2, size // 2, size // 2, COUT)), _arr(size + 3, x.shape)
-    dx, dw = _arr(size + 4, x.shape), _arr(size + 5, w.shape)
-    res = {impl: _derivatives(lambda a, b, i=impl: layers.conv_stride2(a, b, i),
-                              x, w, v, u, dx, dw) for impl in layers.CONV_IMPLS}
-    _close(res["matmul"][0], _np_conv(x, w, (1, 1)))
-    _close(res["lax"][0], _np_conv(x, w, (1, 1)))
-    for a, b in zip(res["matmul"], res["lax"], strict=True):
-        _close(a, b)
-
-
-@pytest.mark.parametrize("size", [4, 8, 16])
-def test_deconv_k4_is_pytorch_conv_transpose_padding_1(size):
-    # PyTorch ConvTranspose2d(k=4, stride=2, padding=1): input i, tap t -> output 2i + t - 1.
-    x = _arr(size, (2, size, size, CIN))
-    w = _arr(size + 1, (4, 4, COUT, CIN))
-    v, u = _arr(size + 2, (2, 2 * size, 2 * size, COUT)), _arr(size + 3, x.shape)
-    dx, dw = _arr(size + 4, x.shape), _arr(size + 5, w.shape)
-    res = {impl: _derivatives(lambda a, b, i=impl: layers.deconv_stride2(a, b, i),
-                              x, w, v, u, dx, dw) for impl in layers.CONV_IMPLS}
-    assert res["matmul"][0].shape == (2, 2 * size, 2 * size, COUT)
-    _close(res["matmul"][0], _np_deconv(x, w))
-    _close(res["lax"][0], _np_deconv(x, w))
-    for a, b in zip(res["matmul"], res["lax"], strict=True):
-        _close(a, b)
+# ---------------------------------------------------------------- stride-1 conv (DCGAN extra layers)
 
 
 @pytest.mark.parametrize("size", [4, 7])
