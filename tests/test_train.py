@@ -39,6 +39,20 @@ def restored(config, workdir):
     return checkpoint.restore_latest(mngr, train.initial_state(config))
 
 
+def stop_resume_matches_uninterrupted(cfg, tmp_path, stop: int, end: int, rtol: float) -> None:
+    """Train `cfg(end)` straight through, and `cfg(stop)` then `cfg(end)` in another workdir
+    (a stop and a resume); both must end at step `end` with the same state."""
+    full, split = str(tmp_path / "full"), str(tmp_path / "split")
+    train.train_and_evaluate(cfg(end), full)
+    train.train_and_evaluate(cfg(stop), split)  # "stopped" after step `stop`
+    train.train_and_evaluate(cfg(end), split)  # resumes from `stop`
+    a, step_a = restored(cfg(end), full)
+    b, step_b = restored(cfg(end), split)
+    assert step_a == step_b == end
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=1e-6)
+
+
 def test_toy_end_to_end(tmp_path):
     out = train.train_and_evaluate(tiny_toy(), str(tmp_path))
     for k in ("em_distance", "em_distance_last", "gradient_penalty", "critic_loss",
@@ -61,17 +75,9 @@ def test_toy_end_to_end(tmp_path):
 
 
 def test_resume_continues_at_the_right_step_and_matches_an_uninterrupted_run(tmp_path):
-    full, split = str(tmp_path / "full"), str(tmp_path / "split")
     # A constant learning rate: a decay schedule depends on num_train_steps.
     cfg = lambda steps: tiny_toy(steps=steps, **{"optimizer.lr_schedule": "constant"})  # noqa
-    train.train_and_evaluate(cfg(6), full)
-    train.train_and_evaluate(cfg(4), split)  # "stopped" after step 4
-    train.train_and_evaluate(cfg(6), split)  # resumes from 4
-    a, step_a = restored(cfg(6), full)
-    b, step_b = restored(cfg(6), split)
-    assert step_a == step_b == 6
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-6)
+    stop_resume_matches_uninterrupted(cfg, tmp_path, stop=4, end=6, rtol=1e-6)
 
 
 def test_weight_clipping_run_keeps_critic_in_bounds(tmp_path):
@@ -178,16 +184,8 @@ def test_mock_tfds_resume_continues_the_data_stream(tmp_path):
         c.shuffle_buffer = 15
         return c
 
-    full, split = str(tmp_path / "full"), str(tmp_path / "split")
     with tfds.testing.mock_data(num_examples=15):
-        train.train_and_evaluate(cfg(5), full)
-        train.train_and_evaluate(cfg(2), split)  # "stopped" after step 2
-        train.train_and_evaluate(cfg(5), split)  # resumes from 2
-    a, step_a = restored(cfg(5), full)
-    b, step_b = restored(cfg(5), split)
-    assert step_a == step_b == 5
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
+        stop_resume_matches_uninterrupted(cfg, tmp_path, stop=2, end=5, rtol=1e-5)
 
 
 def test_run_py_subprocess(tmp_path):
