@@ -148,6 +148,15 @@ def test_bad_config_values_are_refused_before_compiling(field, value, message):
         validate(c, num_devices=4)
 
 
+def test_compilation_cache_dir_that_is_a_file_is_refused(tmp_path):
+    f = tmp_path / "cache"
+    f.write_text("keep me")
+    with pytest.raises(ConfigError, match="config.compilation_cache_dir=.*not a directory"):
+        validate(tiny_toy(compilation_cache_dir=str(f)))
+    assert f.read_text() == "keep me"
+    validate(tiny_toy(compilation_cache_dir=str(tmp_path / "new")))  # created later: fine
+
+
 def test_workdir_that_is_a_file_is_refused(tmp_path):
     f = tmp_path / "file"
     f.write_text("keep me")

@@ -5,6 +5,8 @@ generator update).
 """
 from __future__ import annotations
 
+import os
+
 import ml_collections
 
 from wgan_jax.layers import CONV_IMPLS
@@ -106,8 +108,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     if m.arch not in DATASET_ARCHS[config.dataset]:
         _fail("model.arch", m.arch, f"dataset {config.dataset!r} needs model.arch in "
               f"{DATASET_ARCHS[config.dataset]}")
-    if not isinstance(m.extra_layers, int) or m.extra_layers < 0:
-        _fail("model.extra_layers", m.extra_layers, "must be an integer >= 0")
+    if m.extra_layers < 0:
+        _fail("model.extra_layers", m.extra_layers, "must be >= 0")
     if m.extra_layers and m.arch != "dcgan64":
         _fail("model.extra_layers", m.extra_layers,
               f"extra layers exist only in model.arch='dcgan64' (got {m.arch!r}); set it to 0")
@@ -149,11 +151,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         _fail("batch_size", config.batch_size,
               f"the global batch must divide evenly over the {num_devices} devices; use a "
               f"multiple of {num_devices}")
-    if config.compilation_cache_dir is not None and not isinstance(
-            config.compilation_cache_dir, str):
-        _fail("compilation_cache_dir", config.compilation_cache_dir,
-              "must be a directory path string or None")
-    if not isinstance(config.fast_compile, bool):
-        _fail("fast_compile", config.fast_compile, "must be True or False")
+    # (ConfigDict already refuses values of the wrong type for every field.)
+    cache = config.compilation_cache_dir
+    if cache and os.path.exists(cache) and not os.path.isdir(cache):
+        _fail("compilation_cache_dir", cache,
+              "exists and is not a directory; pass a directory path (created if missing)")
     if config.data_dir is not None and not isinstance(config.data_dir, str):
         _fail("data_dir", config.data_dir, "must be a path string or None")

@@ -141,6 +141,13 @@ def _method_models(config: ml_collections.ConfigDict, method: str) -> Models:
                         toy_depth=config.depth)
 
 
+def _critic_fns(models: Models):
+    """Jitted `(params, variables, x) -> D(x)` and `-> ||grad_x D(x)||` per row."""
+    values = jax.jit(lambda p, v, x: apply_critic(models, p, v, x, False)[0])
+    grad_norms = jax.jit(lambda p, v, x: input_grad_norms(functools.partial(values, p, v), x))
+    return values, grad_norms
+
+
 def _initial_variables(models: Models, init_params, key):
     """(params, variables) of `models`' critic starting from the plain critic's `init_params`
     (the spectral-norm wrapper nests them under 'critic' and adds its power-iteration vectors)."""
@@ -227,13 +234,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
 
     trainers = {m: make_critic_trainer(models[m], *_method_setup(config, m))
                 for m in config.methods}
-
-    def values_fn(m):
-        return jax.jit(lambda p, v, x: apply_critic(models[m], p, v, x, False)[0])
-
-    values = {m: values_fn(m) for m in config.methods}
-    grad_norms_fn = {m: jax.jit(lambda p, v, x, m=m: input_grad_norms(
-        functools.partial(values[m], p, v), x)) for m in config.methods}
+    fns = {m: _critic_fns(models[m]) for m in config.methods}
 
     results: dict[str, Any] = {}
     surfaces: dict[str, dict[str, np.ndarray]] = {}
@@ -256,9 +257,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
             params, variables, em_trace = trainers[method](*init[method], *batches, k_steps)
             em_trace = np.asarray(em_trace)
             seconds = time.perf_counter() - start
-            critic_fn = functools.partial(values[method], params, variables)
+            values, grad_norms = fns[method]
+            critic_fn = functools.partial(values, params, variables)
             estimate = em_estimate(critic_fn, real, fake)
-            norms = functools.partial(grad_norms_fn[method], params, variables)
+            norms = functools.partial(grad_norms, params, variables)
             grid_norms = np.asarray(norms(grid))
             # Where the transport happens: the points and segments between real-fake pairs.
             support_norms = np.asarray(norms(np.concatenate([real, fake, interp])))
