@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.step_throughput import DEFAULT_BATCH  # noqa: E402
@@ -61,6 +63,65 @@ def summarize_run(trace_dir: str, steps: int) -> list[tuple[str, float, float]]:
             total[_kind(e["name"])] += e.get("dur", 0.0) / 1e3
     all_ops = sum(total.values())
     return sorted(((k, v / steps, v / all_ops) for k, v in total.items()), key=lambda r: -r[1])
+
+
+def _computations(hlo: str) -> dict[str, list[str]]:
+    comps, cur = {}, None
+    for line in hlo.splitlines():
+        m = re.match(r"(?:ENTRY )?%?([\w.\-]+) .*\{$", line)
+        if m and not line.startswith(" "):
+            cur = comps.setdefault(m.group(1), [])
+        elif cur is not None and line.startswith("  "):
+            cur.append(line)
+    return comps
+
+
+def _dims(text: str) -> list[int]:
+    return [int(d) for d in text.split(",") if d]
+
+
+def matmul_ops(hlo: str) -> dict[str, tuple[float, str]]:
+    """Each op of the optimised HLO that runs a matrix multiply -> (FLOPs, 'MxK . KxN' shapes).
+
+    Covers bare `dot`s and the fusions (YNNPACK, ...) whose computation holds one."""
+    comps = _computations(hlo)
+    inst = re.compile(r"\s*(?:ROOT )?%([\w.\-]+) = \w+\[([\d,]*)\]\S* (\w[\w\-]*)\((.*)")
+    dots_in, ops = {}, {}
+    for name, lines in comps.items():
+        shapes = {}
+        for line in lines:
+            m = inst.match(line)
+            if not m:
+                continue
+            shapes[m.group(1)] = _dims(m.group(2))
+            if m.group(3) == "dot":
+                lhs, rhs = re.findall(r"%([\w.\-]+)", m.group(4))[:2]
+                contract = _dims(re.search(r"lhs_contracting_dims=\{([\d,]*)\}", line).group(1))
+                k = int(np.prod([shapes[lhs][d] for d in contract]))
+                out = shapes[m.group(1)]
+                desc = f"[{'x'.join(map(str, shapes[lhs]))}] . [{'x'.join(map(str, shapes[rhs]))}]"
+                dots_in.setdefault(name, []).append((2.0 * np.prod(out) * k, desc))
+                ops[m.group(1)] = dots_in[name][-1]
+    for lines in comps.values():
+        for line in lines:
+            m = re.match(r"\s*(?:ROOT )?%([\w.\-]+) = .* calls=%([\w.\-]+)", line)
+            if m and m.group(2) in dots_in:
+                found = dots_in[m.group(2)]
+                ops[m.group(1)] = (sum(f for f, _ in found), "; ".join(d for _, d in found))
+    return ops
+
+
+def hottest_matmuls(trace_dir: str, hlo: str, steps: int, top: int = 12):
+    """(op, ms per step, GFLOP per call, GFLOP/s, shapes) of the slowest matmul ops, by total time."""
+    ops = matmul_ops(hlo)
+    time_ms, calls = collections.defaultdict(float), collections.Counter()
+    for e in _events(trace_dir):
+        if e["name"] in ops:
+            time_ms[e["name"]] += e.get("dur", 0.0) / 1e3
+            calls[e["name"]] += 1
+    rows = [(n, t / steps, ops[n][0] / 1e9, ops[n][0] * calls[n] / (t * 1e6), ops[n][1])
+            for n, t in time_ms.items() if t > 0]
+    return sorted(rows, key=lambda r: -r[1])[:top]
 
 
 def summarize_compile(trace_dir: str) -> dict[str, float]:
@@ -112,6 +173,10 @@ def main(argv=None):
     for kind, ms, share in rows:
         if share >= 0.002:
             print(f"{kind:28s} {ms:9.1f} {100 * share:6.1f}%")
+    print(f"\nslowest matrix multiplies ({'ms/iter':>7s}, GFLOP per call, GFLOP/s, operands):")
+    for name, ms, gflop, rate, shapes in hottest_matmuls(os.path.join(trace_dir, "run"),
+                                                          compiled.as_text(), args.steps):
+        print(f"  {name:24s} {ms:7.1f} {gflop:6.2f} {rate:6.1f}  {shapes}")
     print(f"traces in {trace_dir}")
 
 

@@ -62,12 +62,14 @@ def conv_stride2(x: jax.Array, kernel: jax.Array, impl: str = "matmul") -> jax.A
     lh, lw = 2 * (oh + half - 1), 2 * (ow + half - 1)  # even lengths covering every tap
     xp = jnp.pad(x, ((0, 0), (ph[0], lh - h - ph[0]), (pw[0], lw - w - pw[0]), (0, 0)))
     # Output (r, s), tap (i, j) reads padded pixel (2r + i, 2s + j). Cut the taps in two stages
-    # (rows, then columns) from a space-to-depth view: 2k stride-1 slices instead of k*k,
-    # which keeps the compiled graph (and its derivatives) small.
+    # from a space-to-depth view with stride-1 slices: k row slices, then k column slices of
+    # each, concatenated once. Kept per row tap, the transposes (col2im in the backward and in
+    # the GP's double backward) sum k small pads per row tap and never materialise k
+    # full-size padded copies.
     xs = xp.reshape(b, lh // 2, 2, lw, c)
-    rows = jnp.concatenate([xs[:, i // 2:i // 2 + oh, i % 2] for i in range(k)], axis=-1)
-    rows = rows.reshape(b, oh, lw // 2, 2, k * c)  # features ordered (i, c)
-    patches = jnp.concatenate([rows[:, :, j // 2:j // 2 + ow, j % 2] for j in range(k)], axis=-1)
+    rows = [xs[:, i // 2:i // 2 + oh, i % 2].reshape(b, oh, lw // 2, 2, c) for i in range(k)]
+    patches = jnp.concatenate([r[:, :, j // 2:j // 2 + ow, j % 2] for j in range(k) for r in rows],
+                              axis=-1)
     # features ordered (j, i, c): match with the kernel's (j, i, c) rows
     w2 = jnp.transpose(kernel, (1, 0, 2, 3)).reshape(k * k * c, cout)
     y = patches.reshape(b * oh * ow, k * k * c) @ w2
@@ -134,8 +136,8 @@ def conv_stride1(x: jax.Array, kernel: jax.Array, impl: str = "matmul") -> jax.A
     assert c == cin and k % 2 == 1, (x.shape, kernel.shape)
     p = k // 2
     xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    rows = jnp.concatenate([xp[:, i:i + h] for i in range(k)], axis=-1)  # features (i, c)
-    patches = jnp.concatenate([rows[:, :, j:j + w] for j in range(k)], axis=-1)  # (j, i, c)
+    rows = [xp[:, i:i + h] for i in range(k)]  # per row tap, as in `conv_stride2`
+    patches = jnp.concatenate([r[:, :, j:j + w] for j in range(k) for r in rows], axis=-1)
     w2 = jnp.transpose(kernel, (1, 0, 2, 3)).reshape(k * k * c, cout)
     return (patches.reshape(b * h * w, k * k * c) @ w2).reshape(b, h, w, cout)
 

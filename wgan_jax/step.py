@@ -246,20 +246,24 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
 
 
-# XLA:CPU options that trade a few percent of step time for a much shorter compile: the
-# step's hundreds of small fusions (patch slices, pads and their transposes) dominate compile
-# time, and the legacy loop emitters at LLVM -O1 build them about twice as fast (BENCHMARKS.md).
-CPU_FAST_COMPILE_OPTIONS = {"xla_cpu_use_fusion_emitters": False,
-                            "xla_backend_optimization_level": 1}
+# XLA:CPU compiles the step's fusion kernels at LLVM -O1 rather than -O2: the matrix
+# multiplies run in a library, and the loops XLA generates itself (patch slices, pads,
+# activations, optimizer updates) are memory-bound and ran no slower at -O1, while the compile
+# took 3-4 s less (mnist gp; BENCHMARKS.md).
+CPU_COMPILE_OPTIONS = {"xla_backend_optimization_level": 1}
+# For short runs and debugging: the legacy loop emitters build the step's hundreds of small
+# fusions faster again, for a few percent of step time.
+CPU_FAST_COMPILE_OPTIONS = {**CPU_COMPILE_OPTIONS, "xla_cpu_use_fusion_emitters": False}
 
 
 def make_train_step(cfg: StepConfig, mesh: Mesh, *, fast_compile: bool = False):
     """The jitted data-parallel step `(state, batch) -> (state, metrics)`; state is donated.
 
     `batch` is [n_critic, global_batch, ...] sharded with `batch_sharding(mesh)`; the global
-    batch must divide evenly over the mesh's devices. `fast_compile=True` compiles with
-    `CPU_FAST_COMPILE_OPTIONS` on CPU (no effect on other backends): for short runs, where
-    compile time matters more than a few percent of step time.
+    batch must divide evenly over the mesh's devices. On CPU the step compiles with
+    `CPU_COMPILE_OPTIONS`, or with `CPU_FAST_COMPILE_OPTIONS` when `fast_compile=True` (for
+    short runs, where compile time matters more than a few percent of step time); other
+    backends get XLA's defaults.
     """
     n = mesh.shape[AXIS]
     per_device = functools.partial(train_step, cfg=cfg, axis_name=AXIS, n_devices=n)
@@ -267,6 +271,6 @@ def make_train_step(cfg: StepConfig, mesh: Mesh, *, fast_compile: bool = False):
     mapped = jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P(None, AXIS)),
                            out_specs=(P(), P()), check_vma=False)
     options = None
-    if fast_compile and mesh.devices.flat[0].platform == "cpu":
-        options = CPU_FAST_COMPILE_OPTIONS
+    if mesh.devices.flat[0].platform == "cpu":
+        options = CPU_FAST_COMPILE_OPTIONS if fast_compile else CPU_COMPILE_OPTIONS
     return jax.jit(mapped, donate_argnums=0, compiler_options=options)
