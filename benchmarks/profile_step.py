@@ -7,8 +7,11 @@ Runs the same state and step as step_throughput.py under `jax.profiler.trace`, r
 Perfetto trace it writes, and prints, per op kind (matrix multiplies, concatenates, pads,
 slices, other fusions, ...), the time per generator iteration and its share. XLA:CPU runs
 independent ops concurrently, so the op times add up to more than the wall time; the shares
-say where the work is. Also prints the compile profile: time in HLO passes, in code generation
-and the number of fusions compiled. Needs only jax, flax, optax.
+say where the work is. It then splits the wall time into time with a matrix multiply running,
+with only other ops running, and idle, and lists the slowest matrix multiplies with their
+operand shapes (from the optimised HLO) and per-op GFLOP/s. Also prints the compile profile:
+time in HLO passes, in code generation and the number of fusions compiled. Needs only jax,
+flax, optax.
 """
 from __future__ import annotations
 
@@ -65,6 +68,31 @@ def summarize_run(trace_dir: str, steps: int) -> list[tuple[str, float, float]]:
     return sorted(((k, v / steps, v / all_ops) for k, v in total.items()), key=lambda r: -r[1])
 
 
+def _covered_us(intervals: list[tuple[float, float]]) -> float:
+    """Length of the union of (start, end) intervals."""
+    total, end = 0.0, -float("inf")
+    for s, e in sorted(intervals):
+        if e > end:
+            total += e - max(s, end)
+            end = e
+    return total
+
+
+def wall_split(trace_dir: str, steps: int) -> dict[str, float]:
+    """Wall time per step (ms) during which some matmul runs, only other ops run, nothing runs.
+
+    Ops overlap on the cores, so per-op rates understate a matmul's speed; the wall time with
+    a matmul running says how fast the multiplies really go, and the time with only other ops
+    running is what the patch copies and elementwise work add on top."""
+    ops = [e for e in _events(trace_dir) if not e["name"].startswith(_NOT_OPS)]
+    iv = lambda keep: [(e["ts"], e["ts"] + e.get("dur", 0.0)) for e in ops if keep(e)]  # noqa: E731
+    matmul = _covered_us(iv(lambda e: _kind(e["name"]) == "matmul (dot)"))
+    busy = _covered_us(iv(lambda e: True))
+    span = max(e["ts"] + e.get("dur", 0.0) for e in ops) - min(e["ts"] for e in ops)
+    return {"matmul_ms": matmul / 1e3 / steps, "other_only_ms": (busy - matmul) / 1e3 / steps,
+            "idle_ms": (span - busy) / 1e3 / steps}
+
+
 def _computations(hlo: str) -> dict[str, list[str]]:
     comps, cur = {}, None
     for line in hlo.splitlines():
@@ -100,14 +128,18 @@ def matmul_ops(hlo: str) -> dict[str, tuple[float, str]]:
                 k = int(np.prod([shapes[lhs][d] for d in contract]))
                 out = shapes[m.group(1)]
                 desc = f"[{'x'.join(map(str, shapes[lhs]))}] . [{'x'.join(map(str, shapes[rhs]))}]"
-                dots_in.setdefault(name, []).append((2.0 * np.prod(out) * k, desc))
-                ops[m.group(1)] = dots_in[name][-1]
+                dots_in.setdefault(name, []).append((m.group(1), 2.0 * np.prod(out) * k, desc))
+    called = set()
     for lines in comps.values():
         for line in lines:
             m = re.match(r"\s*(?:ROOT )?%([\w.\-]+) = .* calls=%([\w.\-]+)", line)
             if m and m.group(2) in dots_in:
+                called.add(m.group(2))
                 found = dots_in[m.group(2)]
-                ops[m.group(1)] = (sum(f for f, _ in found), "; ".join(d for _, d in found))
+                ops[m.group(1)] = (sum(f for _, f, _ in found), "; ".join(d for _, _, d in found))
+    for name, found in dots_in.items():  # dots run as ops of their own, outside any fusion
+        if name not in called:
+            ops.update({op: (f, d) for op, f, d in found})
     return ops
 
 
@@ -146,6 +178,7 @@ def main(argv=None):
 
     import jax
 
+    from benchmarks.flops import iteration_flops
     from benchmarks.step_throughput import build
     trace_dir = args.trace_dir or tempfile.mkdtemp(prefix="wgan_jax_profile_")
     state, batches, step = build(args.arch, args.mode, args.batch, None, "auto",
@@ -163,6 +196,7 @@ def main(argv=None):
             jax.block_until_ready(metrics)
         wall_ms = (time.perf_counter() - t0) / args.steps * 1e3
 
+    flops = iteration_flops(args.arch, args.mode, args.batch or DEFAULT_BATCH[args.arch])
     c = summarize_compile(os.path.join(trace_dir, "compile"))
     print(f"compile: {c['compile_total_s']:.1f} s in XLA ({c['codegen_s']:.1f} s code generation "
           f"of {c['fusions_compiled']} fusions, {c['thunk_emit_s']:.1f} s thunk emission)")
@@ -173,6 +207,10 @@ def main(argv=None):
     for kind, ms, share in rows:
         if share >= 0.002:
             print(f"{kind:28s} {ms:9.1f} {100 * share:6.1f}%")
+    w = wall_split(os.path.join(trace_dir, "run"), args.steps)
+    print(f"wall time per iteration: {w['matmul_ms']:.0f} ms with a matmul running "
+          f"({flops / w['matmul_ms'] / 1e6:.0f} GFLOP/s over that time), "
+          f"{w['other_only_ms']:.0f} ms with only other ops, {w['idle_ms']:.0f} ms idle")
     print(f"\nslowest matrix multiplies ({'ms/iter':>7s}, GFLOP per call, GFLOP/s, operands):")
     for name, ms, gflop, rate, shapes in hottest_matmuls(os.path.join(trace_dir, "run"),
                                                           compiled.as_text(), args.steps):
