@@ -246,10 +246,10 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
 
 
-# XLA:CPU compiles the step's fusion kernels at LLVM -O1 rather than -O2: the matrix
-# multiplies run in a library, and the loops XLA generates itself (patch slices, pads,
-# activations, optimizer updates) are memory-bound and ran no slower at -O1, while the compile
-# took 3-4 s less (mnist gp; BENCHMARKS.md).
+# XLA:CPU compiles the loops it generates itself (patch slices, pads, activations, optimizer
+# updates) at LLVM -O1 instead of XLA's default -O3: they are memory-bound and ran no slower,
+# the matrix multiplies run in a library at any level, and the mnist gp compile took 3 s less
+# (BENCHMARKS.md).
 CPU_COMPILE_OPTIONS = {"xla_backend_optimization_level": 1}
 # For short runs and debugging: the legacy loop emitters build the step's hundreds of small
 # fusions faster again, for a few percent of step time.
