@@ -19,8 +19,9 @@ Paper/official defaults: lambda 10 (0.1 on the toy), n_critic 5, Adam(1e-4, b1=0
 Deviation (variant `toy`, the default): to finish on a 2-core CPU in under 10 minutes it trains
 3,000 steps at lr 2e-3 (20x the paper's) decaying linearly to 0, and samples/evaluates an EMA
 (decay 0.99) of the generator weights. Measured (2026-11-22, 2-core CPU, `python run.py
---config=configs/wgan_gp.py`): 8 min 25 s wall (6 min 37 s on a faster hour, same metrics); step 1000: 19/25 modes, high-quality fraction
-0.45; step 2000: 25/25, 0.84; step 3000: 25/25, 0.89, exact W1 0.077 (2,000 vs 2,000 points).
+--config=configs/wgan_gp.py`): 8 min 25 s wall (6 min 37 s at a faster hour, same metrics);
+step 1000: 19/25 modes, high-quality fraction 0.45; step 2000: 25/25, 0.84; step 3000: 25/25,
+0.89, exact W1 0.077 (2,000 vs 2,000 points).
 Tried on the way (same seed, step 3000, raw generator / EMA 0.99 / EMA 0.999): lr 1e-3
 25/0.79, 25/0.80, 11/0.29; lr 2e-3 25/0.88, 25/0.90, 5/0.14 (an EMA with a 1,000-step window
 lags a 3,000-step run); lambda 1 instead of 0.1 learned more slowly (10/25 modes at step 1500
