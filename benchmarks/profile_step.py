@@ -144,7 +144,7 @@ def matmul_ops(hlo: str) -> dict[str, tuple[float, str]]:
 
 
 def hottest_matmuls(trace_dir: str, hlo: str, steps: int, top: int = 12):
-    """(op, ms per step, GFLOP per call, GFLOP/s, shapes) of the slowest matmul ops, by total time."""
+    """(op, ms per step, GFLOP per call, GFLOP/s, shapes) of the slowest matmuls, by total time."""
     ops = matmul_ops(hlo)
     time_ms, calls = collections.defaultdict(float), collections.Counter()
     for e in _events(trace_dir):

@@ -8,8 +8,8 @@ from benchmarks.profile_step import _covered_us, matmul_ops
 
 def test_covered_time_is_the_union_of_intervals():
     rng = np.random.default_rng(0)
-    starts = rng.uniform(0, 100, 40)
-    intervals = [(float(s), float(s + d)) for s, d in zip(starts, rng.uniform(0, 8, 40))]
+    starts, lengths = rng.uniform(0, 100, 40), rng.uniform(0, 8, 40)
+    intervals = [(float(s), float(s + d)) for s, d in zip(starts, lengths, strict=True)]
     grid = np.linspace(0, 110, 110_001)  # brute force on a fine grid
     covered = np.zeros_like(grid, bool)
     for s, e in intervals:
