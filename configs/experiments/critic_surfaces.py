@@ -31,6 +31,12 @@ Choices, and why:
 import ml_collections
 
 
+def _adam_linear_decay() -> ml_collections.ConfigDict:
+    """Adam(3e-3, 0.5, 0.9) decaying linearly to 0: the GP and spectral-norm critics' optimizer."""
+    return ml_collections.ConfigDict(
+        {"optimizer": "adam", "learning_rate": 3e-3, "b1": 0.5, "b2": 0.9, "linear_decay": True})
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """Returns the experiment config; ``arg`` picks a variant: 'tiny' or 'short'."""
     config = ml_collections.ConfigDict()
@@ -49,21 +55,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.clipping.learning_rate = 1e-3
     config.clipping.clip_value = 0.01
 
-    config.gp = ml_collections.ConfigDict()
-    config.gp.optimizer = "adam"
-    config.gp.learning_rate = 3e-3
-    config.gp.b1 = 0.5
-    config.gp.b2 = 0.9
-    config.gp.linear_decay = True
+    config.gp = _adam_linear_decay()
     config.gp.gp_weight = 10.0
 
     # Spectral norm: the WGAN loss alone (no penalty, no clipping), GP's optimizer and schedule.
-    config.spectral = ml_collections.ConfigDict()
-    config.spectral.optimizer = "adam"
-    config.spectral.learning_rate = 3e-3
-    config.spectral.b1 = 0.5
-    config.spectral.b2 = 0.9
-    config.spectral.linear_decay = True
+    config.spectral = _adam_linear_decay()
 
     # The picture: critic values on a grid_size x grid_size grid over [-grid_range, grid_range]^2.
     config.grid_size = 128
