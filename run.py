@@ -34,11 +34,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.get_absl_handler().addFilter(_quiet_library_info)
-    # TensorFlow only feeds data: keep it off the accelerators JAX uses.
-    import tensorflow as tf
-    tf.config.set_visible_devices([], "GPU")
-    tf.config.set_visible_devices([], "TPU") if tf.config.list_physical_devices("TPU") else None
-
+    # TensorFlow is imported later, only by what needs it, and kept off the accelerators then.
     import jax
     if FLAGS.config.compilation_cache_dir:
         # Must be set before the first compile. Cache every program: the step's is the one

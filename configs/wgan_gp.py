@@ -56,6 +56,7 @@ def get_config(arg: str | None = None):
     elif variant in IMAGE_VARIANTS:
         c.dataset, c.model.arch, c.model.generator_norm, c.batch_size = IMAGE_VARIANTS[variant]
         c.gp_weight = 10.0
+        c.evals = ("samples",)
         c.num_train_steps = 200_000  # the official scripts' ITERS
         c.log_every_steps = 100
         c.eval_every_steps = c.sample_every_steps = 1000

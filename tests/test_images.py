@@ -6,6 +6,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 tfds = pytest.importorskip("tensorflow_datasets")
 
+from wgan_jax import registry
 from wgan_jax.data import images  # noqa: E402
 
 
@@ -25,15 +26,15 @@ def _iterator(dataset, num_examples=10, **kwargs):
 
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10", "celeba64"])
 def test_iterator_shapes_and_range(dataset):
-    spec = images.IMAGE_DATASETS[dataset]
-    lo, hi = spec["range"]
+    spec = registry.dataset(dataset)
+    lo, hi = spec.value_range
     # 10 examples, 8 per step: 5 steps cross several epochs.
     kwargs = dict(global_batch_size=4, n_critic=2, process_index=0, process_count=1)
     with _iterator(dataset, **kwargs) as it:
         for _ in range(5):
             x = next(it)
             assert isinstance(x, np.ndarray)
-            assert x.shape == (2, 4, *spec["shape"])
+            assert x.shape == (2, 4, *spec.shape)
             assert x.dtype == np.float32
             assert x.min() >= lo and x.max() <= hi
     assert x.max() > x.min()

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from wgan_jax import layers
-from wgan_jax.models import ARCHS, DATA_SHAPES, build_models
+from wgan_jax import registry
+from wgan_jax.models import ARCHS, build_models
 from wgan_jax.models.common import flatten_nchw, unflatten_nchw
 from wgan_jax.state import param_count
 
@@ -55,6 +56,8 @@ OFFICIAL_COUNTS = [
     ("mnist", {"generator_norm": "batch", "critic_norm": "batch"}, 1_562_753, 1_030_913),
     ("cifar", {"generator_norm": "batch"}, 5_179_907, 4_114_689),
     ("cifar", {"generator_norm": "batch", "critic_norm": "batch"}, 5_179_907, 4_116_225),
+    # The seed WGAN's MLPs: G 10*128+128 + 128*784+784, D 784*128+128 + 128+1.
+    ("mlp", {}, 102_544, 100_609),
 ]
 
 
@@ -75,9 +78,9 @@ def test_output_shapes(arch):
     assert out.shape == (3,) + tuple(models.data_shape)
     assert jax.eval_shape(models.critic.apply, d_vars, x).shape == (3,)
     want = {"toy": (2,), "mnist": (28, 28, 1), "cifar": (32, 32, 3), "celeba64": (64, 64, 3),
-            "dcgan64": (64, 64, 3)}
+            "dcgan64": (64, 64, 3), "mlp": (28, 28, 1)}
     assert models.data_shape == want[arch]
-    assert models.latent_dim == {"toy": 2, "dcgan64": 100}.get(arch, 128)
+    assert models.latent_dim == {"toy": 2, "dcgan64": 100, "mlp": 10}.get(arch, 128)
 
 
 def test_toy_hidden_and_depth_are_used():
@@ -110,7 +113,7 @@ def test_generator_output_nonlinearity(arch, act, lo, hi):
 
     out, pre = run(variables, z)
     out, pre = np.asarray(out), np.asarray(pre)
-    assert out.shape == (2,) + DATA_SHAPES[arch]
+    assert out.shape == (2,) + registry.ARCHS[arch].data_shape
     np.testing.assert_allclose(out, np.asarray(act(pre)), rtol=1e-6, atol=1e-7)
     assert np.all(out >= lo) and np.all(out <= hi)
     assert np.mean((out > lo) & (out < hi)) > 0.99  # saturated only where float32 rounds
@@ -160,7 +163,29 @@ def test_every_kernel_gets_the_official_scale(arch, monkeypatch):  # tests/test_
             n_kernels += 1
             want = _expected_scale(name, leaf.shape)
             np.testing.assert_allclose(leaf, want, rtol=1e-6, err_msg=name)
-        assert n_kernels >= 4
+        assert n_kernels >= (2 if arch == "mlp" else 4)
+
+
+def test_seed_mlp_equals_a_numpy_forward():
+    # The seed WGAN's networks: G z -> relu(z W1 + b1) -> sigmoid(h W2 + b2) as 28x28x1 images,
+    # D x -> relu(flat(x) W1 + b1) W2 + b2, computed independently in float64 numpy.
+    models = build_models("mlp")
+    g_shapes, d_shapes = _shapes(models)
+    g = _np_params(g_shapes["params"], 0, gain=2.0)
+    d = _np_params(d_shapes["params"], 1, gain=2.0)
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(3, 10)).astype(np.float32)
+    x = rng.uniform(size=(3, 28, 28, 1)).astype(np.float32)
+    out = np.asarray(jax.jit(models.generator.apply)({"params": g}, z))
+    crit = np.asarray(jax.jit(models.critic.apply)({"params": d}, x))
+    p = jax.tree.map(lambda a: np.asarray(a, np.float64), (g, d))
+    h = np.maximum(z @ p[0]["hidden_0"]["kernel"] + p[0]["hidden_0"]["bias"], 0)
+    want = 1 / (1 + np.exp(-(h @ p[0]["out"]["kernel"] + p[0]["out"]["bias"])))
+    np.testing.assert_allclose(out, want.reshape(3, 28, 28, 1), rtol=1e-5, atol=1e-6)
+    h = np.maximum(x.reshape(3, -1) @ p[1]["hidden_0"]["kernel"] + p[1]["hidden_0"]["bias"], 0)
+    want = (h @ p[1]["out"]["kernel"] + p[1]["out"]["bias"]).reshape(-1)
+    np.testing.assert_allclose(crit, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    assert out.min() >= 0 and out.max() <= 1 and out.std() > 0.05
 
 
 def test_uniform_init_distribution():
@@ -203,15 +228,10 @@ def test_real_init_conv_linear_distributions():
 # ---------------------------------------------------------------- errors and layout
 
 
-def test_build_models_rejects_bad_settings():
+def test_build_models_rejects_an_unknown_arch():
+    # The other options are checked where configs are validated (tests/test_config.py).
     with pytest.raises(ValueError, match="arch"):
         build_models("svhn")
-    with pytest.raises(ValueError, match="critic"):
-        build_models("toy", critic_norm="instance")
-    with pytest.raises(ValueError, match="generator"):
-        build_models("toy", generator_norm="layer")
-    with pytest.raises(ValueError, match="conv_impl"):
-        build_models("mnist", conv_impl="cudnn")
 
 
 def test_flatten_is_channel_major():

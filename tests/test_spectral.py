@@ -8,7 +8,8 @@ from wgan_jax import train
 from wgan_jax.models import build_models
 from wgan_jax.optim import make_optimizer
 from wgan_jax.state import create_train_state
-from wgan_jax.step import StepConfig, apply_critic, critic_update, generator_update
+from wgan_jax.models import apply_critic
+from wgan_jax.step import StepConfig, critic_update, generator_update
 
 
 def _state():
@@ -23,9 +24,8 @@ def test_power_iteration_vectors_update_in_critic_steps_only():
     real = jax.random.normal(jax.random.PRNGKey(1), (8, 2))
     fake = real + 1.0
     cfg = StepConfig(gp_weight=0.1)
-    _, d_vars, _, _ = critic_update(state.models, cfg, state.d_tx, state.d_params, state.d_vars,
-                                    state.d_opt_state, real, fake, jax.random.PRNGKey(2),
-                                    axis_name=None)
+    new_state, _ = critic_update(state, cfg, real, fake, jax.random.PRNGKey(2), axis_name=None)
+    d_vars = new_state.d_vars
     changed = [not np.allclose(a, b) for a, b in zip(jax.tree.leaves(state.d_vars),
                                                       jax.tree.leaves(d_vars))]
     assert any(changed)
@@ -34,7 +34,7 @@ def test_power_iteration_vectors_update_in_critic_steps_only():
     _, new = apply_critic(state.models, state.d_params, state.d_vars, fake, False)
     for a, b in zip(jax.tree.leaves(state.d_vars), jax.tree.leaves(new)):
         np.testing.assert_array_equal(a, b)
-    out = generator_update(state.models, cfg, state, jax.random.PRNGKey(3), 8, axis_name=None)
+    out = generator_update(state, cfg, jax.random.PRNGKey(3), 8, axis_name=None)
     assert len(out) == 4 and out[3]["generator_loss"].shape == ()
 
 
@@ -69,11 +69,11 @@ def test_spectral_config_variants_train(tmp_path, variant):
     c.eval.num_samples, c.eval.w1_samples = 100, 100
     c.log_every_steps = 1
     out = train.train_and_evaluate(c, str(tmp_path))
-    assert np.isfinite(out["critic_loss"]) and np.isfinite(out["generator_loss"])
-    assert ("gradient_penalty" in out) == (variant == "wgan_gp")
+    assert np.isfinite(out.train["critic_loss"]) and np.isfinite(out.train["generator_loss"])
+    assert ("gradient_penalty" in out.train) == (variant == "wgan_gp")
     if variant == "gan":
         # The standard GAN loss from logits: BCE on real and fake, both positive.
-        assert out["critic_loss"] > 0
+        assert out.train["critic_loss"] > 0
 
 
 def test_unknown_variant():

@@ -17,7 +17,9 @@ from wgan_jax.models import Models, build_models
 from wgan_jax.models.dcgan import DCGANCritic, DCGANGenerator
 from wgan_jax.optim import make_optimizer
 from wgan_jax.state import create_train_state
-from wgan_jax.step import (StepConfig, batch_sharding, make_mesh, make_train_step, replicated)
+from wgan_jax import parallel
+from wgan_jax.parallel import batch_sharding, make_mesh, replicated
+from wgan_jax.step import StepConfig, make_train_step, metric_names
 
 N_CRITIC, BATCH, CALLS = 5, 8, 3
 CLIP = 0.01
@@ -205,7 +207,7 @@ def test_generator_ema(toy_runs):
 
 def test_fast_compile_options_compute_the_same_step(toy_runs):
     # The XLA:CPU compile options change code generation, not the function.
-    assert step_mod.CPU_FAST_COMPILE_OPTIONS
+    assert parallel.CPU_FAST_COMPILE_OPTIONS
     fast = _run(toy_runs[1]["init"], TOY_CFG, _toy_batches(), 1, fast_compile=True)
     for s in range(CALLS):
         _assert_trees_close(fast["states"][s].d_params, toy_runs[1]["states"][s].d_params,
@@ -228,7 +230,7 @@ CLIP_CFG = StepConfig(gp_weight=0.0)
 def _dcgan_models():
     return Models(generator=DCGANGenerator(16, (8, 4), 1, 7, "sigmoid", 8, "batch", "lax"),
                   critic=DCGANCritic((4, 8, 8), "batch", "lax"), latent_dim=8,
-                  data_shape=(28, 28, 1), critic_norm="batch", generator_norm="batch")
+                  data_shape=(28, 28, 1), critic_norm="batch")
 
 
 def _dcgan_batches():
@@ -286,28 +288,8 @@ def test_dcgan_batchnorm_clip_one_device_equals_four(dcgan_runs):
 # ---------------------------------------------------------------- configuration
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"loss": "hinge"}, {"gp_weight": -1.0}, {"ema_decay": 1.0}, {"ema_decay": -0.1},
-    {"label_flip_prob": 0.5}, {"real_label_smoothing": 1.0}])
-def test_step_config_rejects_bad_values(kwargs):
-    with pytest.raises(ValueError):
-        StepConfig(**kwargs)
-
-
 def test_step_config_is_hashable_and_static():
     a, b = StepConfig(gp_weight=1.0), StepConfig(gp_weight=1.0)
     assert hash(a) == hash(b) and a == b
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.gp_weight = 2.0  # type: ignore[misc]
-
-
-def test_gradient_penalty_with_batch_norm_critic_is_refused():
-    from wgan_jax.models import build_models
-    from wgan_jax.step import critic_update
-    models = build_models("toy", critic_norm="batch", toy_hidden=8)
-    tx = make_optimizer("adam", 1e-3)
-    state = create_train_state(models, tx, tx, jax.random.PRNGKey(0))
-    x = jnp.zeros((4, 2))
-    with pytest.raises(ValueError, match="per example"):
-        critic_update(models, StepConfig(gp_weight=10.0), tx, state.d_params, state.d_vars,
-                      state.d_opt_state, x, x, jax.random.PRNGKey(1), axis_name=None)

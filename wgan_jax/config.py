@@ -9,18 +9,11 @@ import os
 
 import ml_collections
 
+from wgan_jax import registry
 from wgan_jax.layers import CONV_IMPLS
-from wgan_jax.models import ARCHS
 from wgan_jax.models.common import CRITIC_NORMS, GENERATOR_NORMS
 from wgan_jax.optim import OPTIMIZERS, SCHEDULES
 from wgan_jax.step import LOSSES
-
-TOY_DATASETS = ("8gaussians", "25gaussians", "swissroll")
-IMAGE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "celeba64")
-# Which architectures consume which dataset.
-DATASET_ARCHS = {"8gaussians": ("toy",), "25gaussians": ("toy",), "swissroll": ("toy",),
-                 "mnist": ("mnist",), "fashion_mnist": ("mnist",), "cifar10": ("cifar",),
-                 "celeba64": ("celeba64", "dcgan64")}
 
 
 class ConfigError(ValueError):
@@ -74,6 +67,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.checkpoint_every_steps = 1000
     c.keep_checkpoints = 3
 
+    # Evaluators run on the train state at their own cadence (wgan_jax/evaluators): 'samples'
+    # every sample_every_steps, 'toy' every eval_every_steps (toy data only).
+    c.evals = ("samples", "toy")
     c.eval = ml_collections.ConfigDict()
     c.eval.num_samples = 2500  # samples for modes_covered / high_quality_fraction
     c.eval.w1_samples = 2000  # real and generated points for the exact W1
@@ -93,6 +89,19 @@ def _positive_int(config, field: str):
         _fail(field, value, "must be a positive integer")
 
 
+def _validate_evals(config: ml_collections.ConfigDict) -> None:
+    evals = tuple(config.evals)
+    for name in evals:
+        if name not in registry.EVALUATORS:
+            _fail("evals", evals,
+                  f"unknown evaluator {name!r}; choose from {tuple(registry.EVALUATORS)}")
+        if registry.EVALUATORS[name] == "toy" and not registry.dataset(config.dataset).is_toy:
+            _fail("evals", evals, f"evaluator {name!r} needs a toy dataset, but dataset is "
+                  f"{config.dataset!r}; drop it, e.g. config.evals=('samples',)")
+    if len(set(evals)) != len(evals):
+        _fail("evals", evals, "names an evaluator twice")
+
+
 def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     """Raise one ConfigError naming the first invalid field; return None when all is well."""
     for f in ("num_train_steps", "batch_size", "n_critic", "log_every_steps", "eval_every_steps",
@@ -100,14 +109,14 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
               "eval.num_samples", "eval.w1_samples", "eval.num_sample_images",
               "model.toy_hidden", "model.toy_depth", "shuffle_buffer"):
         _positive_int(config, f)
-    if config.dataset not in DATASET_ARCHS:
-        _fail("dataset", config.dataset, f"choose one of {sorted(DATASET_ARCHS)}")
+    if config.dataset not in registry.DATASETS:
+        _fail("dataset", config.dataset, f"choose one of {sorted(registry.DATASETS)}")
     m = config.model
-    if m.arch not in ARCHS:
-        _fail("model.arch", m.arch, f"choose one of {ARCHS}")
-    if m.arch not in DATASET_ARCHS[config.dataset]:
-        _fail("model.arch", m.arch, f"dataset {config.dataset!r} needs model.arch in "
-              f"{DATASET_ARCHS[config.dataset]}")
+    if m.arch not in registry.ARCHS:
+        _fail("model.arch", m.arch, f"choose one of {tuple(registry.ARCHS)}")
+    fits = registry.DATASETS[config.dataset].archs
+    if m.arch not in fits:
+        _fail("model.arch", m.arch, f"dataset {config.dataset!r} needs model.arch in {fits}")
     if m.extra_layers < 0:
         _fail("model.extra_layers", m.extra_layers, "must be >= 0")
     if m.extra_layers and m.arch != "dcgan64":
@@ -135,6 +144,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         _fail("real_label_smoothing", config.real_label_smoothing, "must be in [0, 1)")
     if not 0 <= config.label_flip_prob < 0.5:
         _fail("label_flip_prob", config.label_flip_prob, "must be in [0, 0.5)")
+    _validate_evals(config)
     o = config.optimizer
     if o.name not in OPTIMIZERS:
         _fail("optimizer.name", o.name, f"choose one of {OPTIMIZERS}")

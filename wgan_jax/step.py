@@ -1,10 +1,10 @@
-"""The compiled training step: n_critic critic updates (lax.scan) then one generator update.
+"""The training step's update math: n_critic critic updates (lax.scan) then one generator update.
 
 Written per device in the pmap programming model: gradients and metrics are averaged with
 explicit `lax.pmean` over the named axis `data`, batch-norm statistics are those of the global
-batch, and `make_train_step` maps the per-device step over a device mesh with `jax.shard_map`
-under `jax.jit` (the successor of `jax.pmap`). Random draws (z, eps) are made for the global
-batch and sliced per device, so results do not depend on the number of devices.
+batch, and `make_train_step` maps the per-device step over a device mesh (`parallel.py`). Random
+draws (z, eps) are made for the global batch and sliced per device, so results do not depend on
+the number of devices. Settings come validated from `Method.from_config`.
 """
 from __future__ import annotations
 
@@ -13,17 +13,15 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jax import lax
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
+from jax.sharding import Mesh
 
-from wgan_jax import losses, penalties
-from wgan_jax.models import Models, SpectralNormCritic
+from wgan_jax import losses, parallel, penalties
+from wgan_jax.models import apply_critic, apply_generator, with_axis_name
+from wgan_jax.parallel import AXIS
 from wgan_jax.state import TrainState
 
-AXIS = "data"
 LOSSES = ("wasserstein", "gan_minimax", "gan_nonsaturating")
 
 
@@ -38,49 +36,15 @@ class StepConfig:
     label_flip_prob: float = 0.0  # standard GAN loss only
     ema_decay: float = 0.0  # generator EMA; 0 keeps g_ema equal to g_params
 
-    def __post_init__(self):
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if self.gp_weight < 0:
-            raise ValueError(f"gp_weight must be >= 0, got {self.gp_weight}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if not 0.0 <= self.label_flip_prob < 0.5:
-            raise ValueError(f"label_flip_prob must be in [0, 0.5), got {self.label_flip_prob}")
-        if not 0.0 <= self.real_label_smoothing < 1.0:
-            raise ValueError("real_label_smoothing must be in [0, 1), "
-                             f"got {self.real_label_smoothing}")
 
-
-def _with_axis(module, axis_name):
-    if isinstance(module, SpectralNormCritic):
-        return module.clone(critic=_with_axis(module.critic, axis_name))
-    return module.clone(axis_name=axis_name)
-
-
-def with_axis_name(models: Models, axis_name: str | None) -> Models:
-    """The same networks with batch norm reducing over `axis_name` (None: one device)."""
-    return dataclasses.replace(models, generator=_with_axis(models.generator, axis_name),
-                               critic=_with_axis(models.critic, axis_name))
-
-
-def apply_critic(models: Models, params, variables, x, update_stats: bool):
-    """Critic values for batch `x`, and its (possibly updated) non-param variables."""
-    kwargs = {"update_stats": update_stats} if models.spectral else {}
-    if not variables:
-        return models.critic.apply({"params": params}, x, **kwargs), variables
-    out, new = models.critic.apply({"params": params, **variables}, x,
-                                   mutable=list(variables), **kwargs)
-    return out, (dict(new) if update_stats or not models.spectral else variables)
-
-
-def apply_generator(models: Models, params, variables, z):
-    """Generator samples for latents `z` (batch statistics), and updated batch statistics."""
-    if not variables:
-        return models.generator.apply({"params": params}, z), variables
-    out, new = models.generator.apply({"params": params, **variables}, z,
-                                      mutable=list(variables))
-    return out, dict(new)
+def metric_names(cfg: StepConfig) -> tuple[str, ...]:
+    """The names of the scalars the step returns for `cfg`, declared once for the writers."""
+    names = ["em_distance", "em_distance_last", "d_real", "d_fake", "critic_loss",
+             "critic_grad_norm", "generator_loss", "generator_grad_norm", "critic_param_norm",
+             "generator_param_norm"]
+    if cfg.gp_weight > 0:
+        names += ["gradient_penalty", "grad_norm_mean", "grad_norm_min", "grad_norm_max"]
+    return tuple(sorted(names))
 
 
 def _global_draw(sample_fn, key, local_batch: int, axis_name: str | None, n_devices: int):
@@ -100,15 +64,13 @@ def _tree_norm(tree) -> jax.Array:
     return optax.global_norm(tree)
 
 
-def critic_update(models: Models, cfg: StepConfig, d_tx, d_params, d_vars, d_opt_state,
-                  real, fake, key, *, axis_name: str | None = AXIS, n_devices: int = 1):
+def critic_update(state: TrainState, cfg: StepConfig, real, fake, key, *,
+                  axis_name: str | None = AXIS, n_devices: int = 1):
     """One critic step on (real, fake): loss, optional gradient penalty, pmean, optimizer.
 
-    Returns (d_params, d_vars, d_opt_state, metrics). `fake` is treated as a constant.
+    Returns (state with new d_params, d_vars and d_opt_state, metrics). `fake` is a constant.
     """
-    if cfg.gp_weight > 0 and models.critic_norm == "batch":
-        raise ValueError("the gradient penalty is per example, but batch norm in the critic "
-                         "mixes examples: use critic_norm 'layer' or 'none', or gp_weight=0")
+    models, d_vars = state.models, state.d_vars
     local = real.shape[0]
     k_eps, k_flip = jax.random.split(key)
     fake = lax.stop_gradient(fake)
@@ -145,10 +107,10 @@ def critic_update(models: Models, cfg: StepConfig, d_tx, d_params, d_vars, d_opt
         metrics["critic_loss"] = loss
         return loss, (new_vars, metrics)
 
-    grads, (new_vars, metrics) = jax.grad(loss_fn, has_aux=True)(d_params)
+    grads, (new_vars, metrics) = jax.grad(loss_fn, has_aux=True)(state.d_params)
     grads = _pmean(grads, axis_name)
-    updates, d_opt_state = d_tx.update(grads, d_opt_state, d_params)
-    d_params = optax.apply_updates(d_params, updates)
+    updates, d_opt_state = state.d_tx.update(grads, state.d_opt_state, state.d_params)
+    d_params = optax.apply_updates(state.d_params, updates)
     metrics["critic_grad_norm"] = _tree_norm(grads)
     mins = {k: metrics.pop(k) for k in ("grad_norm_min", "grad_norm_max") if k in metrics}
     metrics = _pmean(metrics, axis_name)
@@ -156,12 +118,15 @@ def critic_update(models: Models, cfg: StepConfig, d_tx, d_params, d_vars, d_opt
         mins["grad_norm_min"] = lax.pmin(mins["grad_norm_min"], axis_name)
         mins["grad_norm_max"] = lax.pmax(mins["grad_norm_max"], axis_name)
     metrics.update(mins)
-    return d_params, _pmean(new_vars, axis_name), d_opt_state, metrics
+    state = state.replace(d_params=d_params, d_vars=_pmean(new_vars, axis_name),
+                          d_opt_state=d_opt_state)
+    return state, metrics
 
 
-def generator_update(models: Models, cfg: StepConfig, state: TrainState, key, local: int, *,
+def generator_update(state: TrainState, cfg: StepConfig, key, local: int, *,
                      axis_name: str | None = AXIS, n_devices: int = 1):
     """One generator step against the current critic; returns (g_params, g_vars, opt, metrics)."""
+    models = state.models
     z = _global_draw(lambda k, n: jax.random.normal(k, (n, models.latent_dim)), key, local,
                      axis_name, n_devices)
 
@@ -189,6 +154,8 @@ def train_step(state: TrainState, batch: jax.Array, *, cfg: StepConfig,
     """Per-device step. `batch` is [n_critic, local_batch, ...] real data: one batch per critic
     iteration. Returns the new state and a flat dict of metrics (averaged over devices)."""
     models = with_axis_name(state.models, axis_name)
+    unnamed = state.models
+    state = state.replace(models=models)
     local = batch.shape[1]
     n_critic = batch.shape[0]
     step_key = jax.random.fold_in(state.rng, state.step)
@@ -196,14 +163,14 @@ def train_step(state: TrainState, batch: jax.Array, *, cfg: StepConfig,
     def critic_iter(carry, xs):
         d_params, d_vars, d_opt = carry
         real, i = xs
+        critic_state = state.replace(d_params=d_params, d_vars=d_vars, d_opt_state=d_opt)
         k_z, k_rest = jax.random.split(jax.random.fold_in(step_key, i))
         z = _global_draw(lambda k, n: jax.random.normal(k, (n, models.latent_dim)), k_z, local,
                          axis_name, n_devices)
         fake, _ = apply_generator(models, state.g_params, state.g_vars, z)
-        d_params, d_vars, d_opt, m = critic_update(
-            models, cfg, state.d_tx, d_params, d_vars, d_opt, real, fake, k_rest,
-            axis_name=axis_name, n_devices=n_devices)
-        return (d_params, d_vars, d_opt), m
+        new, m = critic_update(critic_state, cfg, real, fake, k_rest, axis_name=axis_name,
+                               n_devices=n_devices)
+        return (new.d_params, new.d_vars, new.d_opt_state), m
 
     (d_params, d_vars, d_opt), per_iter = lax.scan(
         critic_iter, (state.d_params, state.d_vars, state.d_opt_state),
@@ -211,13 +178,13 @@ def train_step(state: TrainState, batch: jax.Array, *, cfg: StepConfig,
     state = state.replace(d_params=d_params, d_vars=d_vars, d_opt_state=d_opt)
 
     g_params, g_vars, g_opt, g_metrics = generator_update(
-        models, cfg, state, jax.random.fold_in(step_key, n_critic), local,
-        axis_name=axis_name, n_devices=n_devices)
+        state, cfg, jax.random.fold_in(step_key, n_critic), local, axis_name=axis_name,
+        n_devices=n_devices)
     g_ema = (g_params if cfg.ema_decay == 0 else
              jax.tree.map(lambda e, p: cfg.ema_decay * e + (1 - cfg.ema_decay) * p,
                           state.g_ema, g_params))
     state = state.replace(step=state.step + 1, g_params=g_params, g_vars=g_vars,
-                          g_opt_state=g_opt, g_ema=g_ema)
+                          g_opt_state=g_opt, g_ema=g_ema, models=unnamed)
 
     metrics = {k: jnp.mean(v) for k, v in per_iter.items()}
     metrics["em_distance_last"] = per_iter["em_distance"][-1]
@@ -230,47 +197,13 @@ def train_step(state: TrainState, batch: jax.Array, *, cfg: StepConfig,
     return state, metrics
 
 
-def make_mesh(devices=None) -> Mesh:
-    """A 1-D mesh over `devices` (default: all devices of all processes) named `data`."""
-    devices = jax.devices() if devices is None else list(devices)
-    return Mesh(np.asarray(devices), (AXIS,))
-
-
-def batch_sharding(mesh: Mesh) -> NamedSharding:
-    """Sharding of a [n_critic, global_batch, ...] batch: the batch axis split over devices."""
-    return NamedSharding(mesh, P(None, AXIS))
-
-
-def replicated(mesh: Mesh) -> NamedSharding:
-    """Sharding of a value held whole on every device (the train state)."""
-    return NamedSharding(mesh, P())
-
-
-# XLA:CPU compiles the loops it generates itself (patch slices, pads, activations, optimizer
-# updates) at LLVM -O1 instead of XLA's default -O3: they are memory-bound and ran no slower,
-# the matrix multiplies run in a library at any level, and the mnist gp compile took 3 s less
-# (BENCHMARKS.md).
-CPU_COMPILE_OPTIONS = {"xla_backend_optimization_level": 1}
-# For short runs and debugging: the legacy loop emitters build the step's hundreds of small
-# fusions faster again, for a few percent of step time.
-CPU_FAST_COMPILE_OPTIONS = {**CPU_COMPILE_OPTIONS, "xla_cpu_use_fusion_emitters": False}
-
-
 def make_train_step(cfg: StepConfig, mesh: Mesh, *, fast_compile: bool = False):
     """The jitted data-parallel step `(state, batch) -> (state, metrics)`; state is donated.
 
-    `batch` is [n_critic, global_batch, ...] sharded with `batch_sharding(mesh)`; the global
-    batch must divide evenly over the mesh's devices. On CPU the step compiles with
-    `CPU_COMPILE_OPTIONS`, or with `CPU_FAST_COMPILE_OPTIONS` when `fast_compile=True` (for
-    short runs, where compile time matters more than a few percent of step time); other
-    backends get XLA's defaults.
+    `batch` is [n_critic, global_batch, ...] sharded with `parallel.batch_sharding(mesh)`; the
+    global batch must divide evenly over the mesh's devices. Compile options:
+    `parallel.compile_options` (`fast_compile` for short runs).
     """
-    n = mesh.shape[AXIS]
-    per_device = functools.partial(train_step, cfg=cfg, axis_name=AXIS, n_devices=n)
-    # check_vma=False: the pmap model. Gradients are per-device and averaged by our pmean.
-    mapped = jax.shard_map(per_device, mesh=mesh, in_specs=(P(), P(None, AXIS)),
-                           out_specs=(P(), P()), check_vma=False)
-    options = None
-    if mesh.devices.flat[0].platform == "cpu":
-        options = CPU_FAST_COMPILE_OPTIONS if fast_compile else CPU_COMPILE_OPTIONS
-    return jax.jit(mapped, donate_argnums=0, compiler_options=options)
+    per_device = functools.partial(train_step, cfg=cfg, axis_name=AXIS,
+                                   n_devices=mesh.shape[AXIS])
+    return parallel.shard_step(per_device, mesh, fast_compile=fast_compile)

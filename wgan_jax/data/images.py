@@ -9,29 +9,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 
-IMAGE_DATASETS: dict[str, dict[str, Any]] = {
-    # The reference WGAN-GP MNIST generator ends in a sigmoid, so pixels live in [0, 1].
-    "mnist": {"tfds_name": "mnist", "shape": (28, 28, 1), "range": (0.0, 1.0), "cache": True},
-    "fashion_mnist": {
-        "tfds_name": "fashion_mnist",
-        "shape": (28, 28, 1),
-        "range": (0.0, 1.0),
-        "cache": True,
-    },
-    "cifar10": {"tfds_name": "cifar10", "shape": (32, 32, 3), "range": (-1.0, 1.0), "cache": True},
-    # CelebA images are 218x178 (HxW); the central 178x178 square is resized to 64x64.
-    "celeba64": {
-        "tfds_name": "celeb_a",
-        "shape": (64, 64, 3),
-        "range": (-1.0, 1.0),
-        "crop": (178, 178),
-        "cache": False,  # ~20 GB decoded: too big for memory.
-    },
-}
+from wgan_jax import registry
+
+IMAGE_DATASETS = registry.IMAGE_DATASETS
 
 _LOCAL_BUILD_HINT = (
     "run `python -m wgan_jax.data.local_tfds --dataset {name} --source {source} "
@@ -43,25 +26,27 @@ class DatasetNotFoundError(RuntimeError):
     """The requested dataset has not been prepared in the given data_dir."""
 
 
-def _spec(dataset: str) -> dict[str, Any]:
-    try:
-        return IMAGE_DATASETS[dataset]
-    except KeyError:
+def _spec(dataset: str) -> registry.Dataset:
+    if dataset not in IMAGE_DATASETS:
         raise ValueError(
             f"Unknown image dataset {dataset!r}; valid names: {', '.join(IMAGE_DATASETS)}."
-        ) from None
+        )
+    return registry.DATASETS[dataset]
 
 
 @functools.cache
-def _hide_gpus_from_tf() -> None:
-    """Keeps TensorFlow off the GPUs (JAX owns them); runs once per process."""
+def hide_accelerators_from_tf() -> None:
+    """Keeps TensorFlow (input pipelines, clu's summary writer) off the GPUs and TPUs, which
+    JAX owns; imports TensorFlow, once per process."""
     import tensorflow as tf
 
-    try:
-        tf.config.set_visible_devices([], "GPU")
-    except RuntimeError:
-        # TF devices were already initialised elsewhere; nothing more can be done here.
-        pass
+    for kind in ("GPU", "TPU"):
+        try:
+            if tf.config.list_physical_devices(kind):
+                tf.config.set_visible_devices([], kind)
+        except RuntimeError:
+            # TF devices were already initialised elsewhere; nothing more can be done here.
+            pass
 
 
 def preprocess(image, dataset: str):
@@ -70,12 +55,12 @@ def preprocess(image, dataset: str):
 
     spec = _spec(dataset)
     image = tf.cast(image, tf.float32)
-    if "crop" in spec:
-        ch, cw = spec["crop"]
+    if spec.crop is not None:
+        ch, cw = spec.crop
         h, w = tf.shape(image)[-3], tf.shape(image)[-2]
         image = tf.image.crop_to_bounding_box(image, (h - ch) // 2, (w - cw) // 2, ch, cw)
-        image = tf.image.resize(image, spec["shape"][:2], antialias=True)
-    lo, hi = spec["range"]
+        image = tf.image.resize(image, spec.shape[:2], antialias=True)
+    lo, hi = spec.value_range
     if (lo, hi) == (0.0, 1.0):
         image = image / 255.0
     else:
@@ -169,11 +154,11 @@ def make_image_iterator(
         raise ValueError(f"skip_batches must be >= 0, got {skip_batches}.")
     per_process_batch = global_batch_size // process_count
 
-    _hide_gpus_from_tf()
+    hide_accelerators_from_tf()
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    tfds_name = spec["tfds_name"]
+    tfds_name = spec.tfds_name
     builder = tfds.builder(tfds_name, data_dir=data_dir)
     options = tf.data.Options()
     options.deterministic = True
@@ -191,7 +176,7 @@ def make_image_iterator(
         raise DatasetNotFoundError(_missing_message(dataset, tfds_name, where)) from None
 
     ds = ds.map(lambda ex: ex["image"], num_parallel_calls=tf.data.AUTOTUNE)
-    if spec["cache"]:
+    if spec.cache:
         # Small datasets: keep decoded uint8 images in memory instead of re-decoding PNGs.
         ds = ds.cache()
     ds = _epochs(ds, seed, shuffle_buffer, skip_batches * n_critic * per_process_batch)

@@ -195,9 +195,9 @@ def prepare(dataset: str, source_dir: str, data_dir: str) -> str:
         raise ValueError(f"Unknown dataset {dataset!r}; valid names: {', '.join(LOCAL_DATASETS)}.")
     import tensorflow_datasets as tfds
 
-    from wgan_jax.data.images import _hide_gpus_from_tf
+    from wgan_jax.data.images import hide_accelerators_from_tf
 
-    _hide_gpus_from_tf()
+    hide_accelerators_from_tf()
     data_dir = os.path.expanduser(data_dir)
     builder = _builder_classes()[dataset](source_dir=source_dir, data_dir=data_dir)
     if builder.data_path.exists() and builder.is_prepared():

@@ -81,11 +81,6 @@ class Deconv(_Strided):
     transposed = True
 
 
-def check_norm(norm: str, allowed: tuple[str, ...], what: str) -> None:
-    if norm not in allowed:
-        raise ValueError(f"{what} normalization must be one of {allowed}, got {norm!r}")
-
-
 def normalize(x: jax.Array, norm: str, axis_name: str | None, name: str,
               scale_init=nn.initializers.ones) -> jax.Array:
     """Apply the named normalization to features `x` (last axis = channels).

@@ -21,8 +21,7 @@ import jax.numpy as jnp
 
 from wgan_jax import layers
 from wgan_jax.models.common import (
-    CRITIC_NORMS, GENERATOR_NORMS, Conv, Deconv, Linear, check_norm, flatten_nchw, normalize,
-    unflatten_nchw)
+    Conv, Deconv, Linear, flatten_nchw, normalize, unflatten_nchw)
 
 
 class DCGANGenerator(nn.Module):
@@ -40,7 +39,6 @@ class DCGANGenerator(nn.Module):
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
-        check_norm(self.norm, GENERATOR_NORMS, "generator")
         x = Linear(4 * 4 * self.base_channels, name="input")(z)
         x = layers.relu(normalize(x, self.norm, self.axis_name, "input_norm"))
         x = unflatten_nchw(x, self.base_channels, 4)
@@ -67,7 +65,6 @@ class DCGANCritic(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        check_norm(self.norm, CRITIC_NORMS, "critic")
         for i, c in enumerate(self.channels):
             x = Conv(c, impl=self.conv_impl, name=f"conv_{i}")(x)
             if i > 0:

@@ -1,35 +1,41 @@
-"""The toy MLPs of gan_toy.py: three hidden layers of 512 ReLU units."""
+"""MLPs: gan_toy.py's (three hidden layers of 512 ReLU units) and the seed WGAN's for 28x28
+images (one hidden layer of 128 units; the generator ends in a sigmoid)."""
 from __future__ import annotations
+
+import math
 
 import flax.linen as nn
 import jax
 
 from wgan_jax import layers
-from wgan_jax.models.common import GENERATOR_NORMS, Linear, check_norm, normalize
+from wgan_jax.models.common import Linear, normalize
 
 
 class MLPGenerator(nn.Module):
-    """z [B, latent_dim] -> points [B, out_dim]; linear output (no nonlinearity)."""
+    """z [B, latent_dim] -> samples [B, *out_shape]; linear output or a sigmoid."""
 
     hidden: int = 512
     depth: int = 3
-    out_dim: int = 2
+    out_shape: tuple[int, ...] = (2,)
     latent_dim: int = 2
     norm: str = "none"
     axis_name: str | None = None
+    output: str = "linear"
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
-        check_norm(self.norm, GENERATOR_NORMS, "generator")
         x = z
         for i in range(self.depth):
             x = Linear(self.hidden, init="he", name=f"hidden_{i}")(x)
             x = layers.relu(normalize(x, self.norm, self.axis_name, f"norm_{i}"))
-        return Linear(self.out_dim, name="out")(x)
+        x = Linear(math.prod(self.out_shape), name="out")(x)
+        if self.output == "sigmoid":
+            x = jax.nn.sigmoid(x)
+        return x.reshape((x.shape[0],) + tuple(self.out_shape))
 
 
 class MLPCritic(nn.Module):
-    """x [B, in_dim] -> critic values [B]."""
+    """x [B, ...] (flattened) -> critic values [B]."""
 
     hidden: int = 512
     depth: int = 3

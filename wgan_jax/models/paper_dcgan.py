@@ -27,9 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from wgan_jax import layers
-from wgan_jax.models.common import (
-    CRITIC_NORMS, DCGAN_INIT_STD, GENERATOR_NORMS, Conv, Deconv, check_norm, dcgan_scale_init,
-    normalize)
+from wgan_jax.models.common import DCGAN_INIT_STD, Conv, Deconv, dcgan_scale_init, normalize
 
 
 def _check_size(image_size: int) -> int:
@@ -71,7 +69,6 @@ class PaperDCGANGenerator(nn.Module):
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
-        check_norm(self.norm, GENERATOR_NORMS, "generator")
         stages = _check_size(self.image_size)
         c = self.width // 2 * 2 ** stages
         kernel = self.param("input", nn.initializers.normal(DCGAN_INIT_STD),
@@ -103,7 +100,6 @@ class PaperDCGANCritic(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        check_norm(self.norm, CRITIC_NORMS, "critic")
         stages = _check_size(self.image_size)
         if x.shape[1:3] != (self.image_size, self.image_size):
             raise ValueError(f"critic built for {self.image_size}x{self.image_size} images, "

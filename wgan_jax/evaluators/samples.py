@@ -1,0 +1,44 @@
+"""Sample pictures: an image grid from a fixed noise batch, or for 2-D data the critic's value
+surface with real and generated points."""
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+
+from wgan_jax import registry, visualize
+from wgan_jax.data import toy
+from wgan_jax.evaluators.base import Networks, fixed_latents
+from wgan_jax.state import TrainState
+
+TOY_GRID_RANGE = 3.0  # gan_toy.py's plotting range
+TOY_POINTS = 1000  # real and generated points drawn on the toy picture
+
+
+class SamplePictures:
+    """`samples`: the picture of the EMA generator's samples at the current step."""
+
+    name = "samples"
+
+    def __init__(self, networks: Networks, dataset: str, arch: str, *, every_steps: int,
+                 seed: int, num_images: int):
+        self.networks, self.dataset, self.every_steps = networks, dataset, every_steps
+        self.toy = registry.dataset(dataset).is_toy
+        self.value_range = registry.arch(arch).output_range
+        n = TOY_POINTS if self.toy else num_images
+        self.z = fixed_latents(seed, n, networks.models.latent_dim)
+        if self.toy:
+            key = jax.random.fold_in(jax.random.PRNGKey(seed + 1), 1)
+            self.real = np.asarray(toy.sample(dataset, key, TOY_POINTS))
+            self.grid = visualize.toy_grid(TOY_GRID_RANGE)
+
+    def run(self, state: TrainState) -> dict[str, np.ndarray]:
+        fake = self.networks.generate(state, self.z)
+        if not self.toy:
+            return {"samples": visualize.image_grid(fake, self.value_range)}
+        values = self.networks.critic(state, self.grid)
+        n = int(round(math.sqrt(len(self.grid))))
+        return {"samples": visualize.toy_figure(
+            self.real, fake, values.reshape(n, n), TOY_GRID_RANGE,
+            f"{self.dataset}, step {int(state.step)}")}

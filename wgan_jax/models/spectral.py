@@ -1,0 +1,21 @@
+"""Spectral normalisation of a whole critic (Miyato et al. 2018)."""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+
+
+class SpectralNormCritic(nn.Module):
+    """Wraps a critic so every kernel is divided by its largest singular value (Miyato et al.).
+
+    Kernels are reshaped to (fan_in, fan_out) matrices; one power-iteration step per call, whose
+    vectors live in the 'spectral' collection and are written only when `update_stats` is True.
+    """
+
+    critic: nn.Module
+    n_steps: int = 1
+
+    @nn.compact
+    def __call__(self, x: jax.Array, update_stats: bool = False) -> jax.Array:
+        return nn.SpectralNorm(self.critic, n_steps=self.n_steps, collection_name="spectral",
+                               name="sn")(x, update_stats=update_stats)
