@@ -1,0 +1,1 @@
+"""Image-quality metrics: feature networks, formulas, reference statistics."""
