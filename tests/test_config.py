@@ -122,3 +122,8 @@ def test_registry_is_consistent():
     assert registry.mixture("8gaussians").mode_std() == pytest.approx(0.02 / 1.414)
     with pytest.raises(ValueError, match="no modes"):
         registry.mixture("swissroll")
+
+
+def test_source_dir_must_be_a_directory(tmp_path):
+    with pytest.raises(ConfigError, match="config.source_dir=.*not a directory"):
+        validate(tiny_toy(source_dir=str(tmp_path / "missing")))

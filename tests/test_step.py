@@ -293,3 +293,15 @@ def test_step_config_is_hashable_and_static():
     assert hash(a) == hash(b) and a == b
     with pytest.raises(dataclasses.FrozenInstanceError):
         a.gp_weight = 2.0  # type: ignore[misc]
+
+
+def test_compile_options_this_xla_lacks_are_dropped_with_one_log_line(caplog):
+    # XLA releases add and remove options (jax 0.12 has no xla_cpu_use_fusion_emitters): a run
+    # keeps what the running XLA accepts instead of failing to compile.
+    import logging
+    with caplog.at_level(logging.WARNING):
+        kept = parallel.supported_compile_options(
+            {"xla_backend_optimization_level": 1, "xla_no_such_option_here": True}, "cpu")
+    assert kept == {"xla_backend_optimization_level": 1}
+    lines = [r.getMessage() for r in caplog.records if "no compile option" in r.getMessage()]
+    assert len(lines) == 1 and "xla_no_such_option_here" in lines[0]

@@ -203,24 +203,41 @@ DEBIAN_FASHION = "/usr/share/datasets/fashion-mnist"
 
 @pytest.mark.skipif(not os.path.isdir(DEBIAN_FASHION),
                     reason="needs Debian's dataset-fashion-mnist (installed by .ci/run)")
-def test_fashion_mnist_from_debian_files(tmp_path):
-    from wgan_jax.data import local_tfds
+def test_fashion_mnist_from_debian_files(tmp_path, caplog):
+    # No preparation by hand: the run finds Debian's original files and prepares the TFDS set.
     data_dir = str(tmp_path / "tfds")
-    local_tfds.prepare("fashion_mnist", DEBIAN_FASHION, data_dir)
     c = wgan_gp.get_config("fashion_mnist")
     c.data_dir = data_dir
     c.num_train_steps, c.batch_size, c.n_critic = 2, 8, 1
     c.log_every_steps = c.sample_every_steps = c.checkpoint_every_steps = 2
     c.eval.num_sample_images = 4
     c.shuffle_buffer = 100
-    out = train.train_and_evaluate(c, str(tmp_path / "run"))
+    with caplog.at_level("INFO"):
+        out = train.train_and_evaluate(c, str(tmp_path / "run"))
     assert np.isfinite(out.train["em_distance"])
     assert os.path.exists(tmp_path / "run" / "samples" / "step_0000002.png")
+    assert any("preparing it from the original files" in r.getMessage() for r in caplog.records)
+    assert os.path.isdir(tmp_path / "tfds" / "fashion_mnist")
+
+
+@pytest.mark.skipif(not os.path.isdir(DEBIAN_FASHION),
+                    reason="needs Debian's dataset-fashion-mnist (installed by .ci/run)")
+def test_source_dir_config_prepares_from_that_folder(tmp_path):
+    import shutil
+
+    from wgan_jax.data import images
+    src = tmp_path / "idx"
+    shutil.copytree(DEBIAN_FASHION, src)
+    data_dir = str(tmp_path / "tfds")
+    assert images.prepare_if_missing("fashion_mnist", data_dir, str(src))
+    assert not images.prepare_if_missing("fashion_mnist", data_dir, str(src))  # once only
+    assert not images.prepare_if_missing("cifar10", data_dir)  # no original files known
 
 
 def test_missing_dataset_error_says_how_to_get_it(tmp_path):
+    # MNIST's original files are not on the machine (no source): the clear error stays.
     from wgan_jax.data.images import DatasetNotFoundError
-    c = wgan_gp.get_config("fashion_mnist")
+    c = wgan_gp.get_config("mnist")
     c.data_dir = str(tmp_path / "empty")
     c.batch_size = 8
     with pytest.raises(DatasetNotFoundError, match="local_tfds"):

@@ -26,6 +26,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.seed = 0
     c.dataset = "25gaussians"
     c.data_dir = ml_collections.FieldReference(None, field_type=str)
+    # Original files (MNIST/Fashion-MNIST idx) to prepare the TFDS set from when data_dir lacks
+    # it; None: the registry's default (Debian's /usr/share/datasets/fashion-mnist).
+    c.source_dir = ml_collections.FieldReference(None, field_type=str)
     c.shuffle_buffer = 10_000
     c.num_train_steps = 100_000
     c.batch_size = 256  # global, split over all devices
@@ -166,5 +169,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     if cache and os.path.exists(cache) and not os.path.isdir(cache):
         _fail("compilation_cache_dir", cache,
               "exists and is not a directory; pass a directory path (created if missing)")
+    if config.source_dir is not None and not os.path.isdir(config.source_dir):
+        _fail("source_dir", config.source_dir, "is not a directory; point it at the folder "
+              "with the original idx files, or leave it None")
     if config.data_dir is not None and not isinstance(config.data_dir, str):
         _fail("data_dir", config.data_dir, "must be a path string or None")

@@ -46,7 +46,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunRe
     state, start_step, ckpt = _restore_or_init(method, config, workdir)
     state = jax.device_put(state, replicated(mesh))
     data = RealBatches(method, mesh, start_step, data_dir=config.data_dir,
-                       shuffle_buffer=config.shuffle_buffer)
+                       source_dir=config.source_dir, shuffle_buffer=config.shuffle_buffer)
     try:
         result = _loop(config, method, workdir, state, start_step, mesh, data, ckpt)
     finally:

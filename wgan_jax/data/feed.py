@@ -18,7 +18,7 @@ class RealBatches:
     a resumed run continues the stream."""
 
     def __init__(self, method: Method, mesh, start_step: int, *, data_dir: str | None = None,
-                 shuffle_buffer: int = 10_000):
+                 source_dir: str | None = None, shuffle_buffer: int = 10_000):
         self.sharding = batch_sharding(mesh)
         self.dataset = method.dataset
         self.batch_size = method.batch_size
@@ -29,6 +29,7 @@ class RealBatches:
                                 out_shardings=self.sharding)
         else:
             from wgan_jax.data import images  # TensorFlow only when images are used
+            images.prepare_if_missing(method.dataset, data_dir, source_dir)
             self._images = images.make_image_iterator(
                 method.dataset, data_dir=data_dir, global_batch_size=method.batch_size,
                 n_critic=1, seed=method.seed, shuffle_buffer=shuffle_buffer,

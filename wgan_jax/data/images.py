@@ -69,6 +69,36 @@ def preprocess(image, dataset: str):
     return tf.clip_by_value(image, lo, hi)
 
 
+def prepare_if_missing(dataset: str, data_dir: str | None,
+                       source_dir: str | None = None) -> bool:
+    """Prepare `dataset` in `data_dir` from its original files when TFDS has not got it.
+
+    Only for the sets wgan_jax builds offline (mnist, fashion_mnist): the files come from
+    `source_dir`, or else the registry's `local_source` (Debian's dataset-fashion-mnist
+    folder). Returns True when it prepared the set; False when there was nothing to do or no
+    source (the pipeline then raises its usual DatasetNotFoundError saying how to get it).
+    """
+    import os
+
+    from absl import logging
+
+    from wgan_jax.data import local_tfds
+
+    source = source_dir or _spec(dataset).local_source
+    if dataset not in local_tfds.LOCAL_DATASETS or not source or not os.path.isdir(source):
+        return False
+    hide_accelerators_from_tf()
+    import tensorflow_datasets as tfds
+
+    target = data_dir or os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")
+    if tfds.builder(_spec(dataset).tfds_name, data_dir=os.path.expanduser(target)).is_prepared():
+        return False
+    logging.info("dataset %s is not prepared in %s: preparing it from the original files in %s "
+                 "(once; later runs read it from there)", dataset, target, source)
+    local_tfds.prepare(dataset, source, target)
+    return True
+
+
 def _missing_message(dataset: str, tfds_name: str, where: str) -> str:
     if dataset in ("mnist", "fashion_mnist"):
         source = {
