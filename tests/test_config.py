@@ -127,3 +127,17 @@ def test_registry_is_consistent():
 def test_source_dir_must_be_a_directory(tmp_path):
     with pytest.raises(ConfigError, match="config.source_dir=.*not a directory"):
         validate(tiny_toy(source_dir=str(tmp_path / "missing")))
+
+
+def test_seed_mlp_and_fast_fashion_variants():
+    from configs import wgan
+    c = wgan.get_config("fashion_mnist_mlp")
+    m = Method.from_config(c)
+    assert (m.model.arch, m.batch_size, m.n_critic, m.clip_value) == ("mlp", 32, 5, 0.01)
+    assert (m.optimizer.name, m.optimizer.learning_rate) == ("rmsprop", 5e-5)
+    assert m.model.critic_norm == m.model.generator_norm == "none" and m.step.gp_weight == 0
+    assert wgan.get_config("mnist_mlp").dataset == "mnist"
+    f = Method.from_config(wgan_gp.get_config("fashion_mnist_fast"))
+    assert (f.dataset, f.model.arch, f.step.gp_weight, f.batch_size) == (
+        "fashion_mnist", "mnist", 10.0, 50)
+    assert f.step.ema_decay == 0.99 and f.optimizer.lr_schedule == "linear"

@@ -161,6 +161,21 @@ def test_mock_tfds_mnist_end_to_end(tmp_path):
     assert sorted(os.listdir(tmp_path / "samples")) == ["step_0000001.png", "step_0000002.png"]
 
 
+def test_seed_mlp_wgan_on_mock_mnist(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    c = wgan.get_config("mnist_mlp")
+    c.num_train_steps, c.batch_size = 2, 8
+    c.log_every_steps = c.sample_every_steps = c.checkpoint_every_steps = 1
+    c.eval.num_sample_images = 4
+    c.shuffle_buffer = 10
+    with tfds.testing.mock_data(num_examples=40):
+        out = train.train_and_evaluate(c, str(tmp_path))
+    assert np.isfinite(out.train["em_distance"]) and "gradient_penalty" not in out.train
+    state, _ = restored(c, str(tmp_path))
+    assert all(np.all(np.abs(np.asarray(p)) <= 0.01 + 1e-9)
+               for p in jax.tree.leaves(state.d_params))
+
+
 def test_mock_tfds_resume_continues_the_data_stream(tmp_path):
     # An image run stopped and resumed sees the same batches as one that never stopped, so its
     # final state matches (15 mock images, 4 per critic step: epochs end mid-batch).
