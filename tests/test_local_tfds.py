@@ -105,11 +105,11 @@ def test_per_process_splits_are_disjoint(tiny_source, tmp_path):
     seen = []
     for index in range(2):
         it = make_image_iterator(
-            "mnist", data_dir=str(tmp_path), global_batch_size=4, n_critic=1, seed=0,
+            "mnist", data_dir=str(tmp_path), global_batch_size=4, seed=0,
             process_index=index, process_count=2,
         )
         # 3 steps of 2 images = exactly this process's 6 examples, each once.
-        batch = np.concatenate([next(it)[0] for _ in range(3)])
+        batch = np.concatenate([next(it) for _ in range(3)])
         it.close()
         assert batch.shape == (6, 28, 28, 1)
         seen.append({np.round(b * 255).astype(np.uint8).tobytes() for b in batch})
@@ -178,10 +178,10 @@ def test_prepare_real_fashion_mnist(tmp_path):
     assert builder.info.splits["train"].num_examples == 60000
     assert builder.info.splits["test"].num_examples == 10000
     it = make_image_iterator(
-        "fashion_mnist", data_dir=str(tmp_path), global_batch_size=64, n_critic=5, seed=0,
+        "fashion_mnist", data_dir=str(tmp_path), global_batch_size=64, seed=0,
         shuffle_buffer=1000, process_index=0, process_count=1,
     )
-    x = next(it)
+    x = np.stack([next(it) for _ in range(5)])
     it.close()
     assert x.shape == (5, 64, 28, 28, 1) and x.dtype == np.float32
     assert x.min() >= 0.0 and x.max() <= 1.0

@@ -32,7 +32,7 @@ class RealBatches:
             images.prepare_if_missing(method.dataset, data_dir, source_dir)
             self._images = images.make_image_iterator(
                 method.dataset, data_dir=data_dir, global_batch_size=method.batch_size,
-                n_critic=1, seed=method.seed, shuffle_buffer=shuffle_buffer,
+                seed=method.seed, shuffle_buffer=shuffle_buffer,
                 skip_batches=method.critic_iterations_before(start_step))
 
     def close(self) -> None:
@@ -44,5 +44,5 @@ class RealBatches:
         if self._images is None:
             return self._toy(self.dataset, jax.random.fold_in(self._key, step), n_critic,
                              self.batch_size)
-        local = np.concatenate([next(self._images) for _ in range(n_critic)], axis=0)
+        local = np.stack([next(self._images) for _ in range(n_critic)])
         return jax.make_array_from_process_local_data(self.sharding, local)

@@ -146,14 +146,13 @@ def make_image_iterator(
     data_dir: str | None,
     split: str = "train",
     global_batch_size: int,
-    n_critic: int,
     seed: int,
     shuffle_buffer: int = 10_000,
     process_index: int | None = None,
     process_count: int | None = None,
     skip_batches: int = 0,
 ) -> Iterator[np.ndarray]:
-    """Infinite iterator of float32 arrays (n_critic, global_batch_size // process_count, H, W, C).
+    """Infinite iterator of float32 batches (global_batch_size // process_count, H, W, C).
 
     Each process reads its own disjoint slice of ``split``. ``data_dir`` may be a local or
     gs:// path, or None for the TFDS default; nothing is ever downloaded.
@@ -171,8 +170,6 @@ def make_image_iterator(
 
         process_index = jax.process_index() if process_index is None else process_index
         process_count = jax.process_count() if process_count is None else process_count
-    if n_critic < 1:
-        raise ValueError(f"n_critic must be >= 1, got {n_critic}.")
     if global_batch_size < 1 or global_batch_size % process_count:
         raise ValueError(
             f"global_batch_size={global_batch_size} must be a positive multiple of the "
@@ -209,10 +206,9 @@ def make_image_iterator(
     if spec.cache:
         # Small datasets: keep decoded uint8 images in memory instead of re-decoding PNGs.
         ds = ds.cache()
-    ds = _epochs(ds, seed, shuffle_buffer, skip_batches * n_critic * per_process_batch)
+    ds = _epochs(ds, seed, shuffle_buffer, skip_batches * per_process_batch)
     ds = ds.map(functools.partial(preprocess, dataset=dataset), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(per_process_batch, drop_remainder=True)
-    ds = ds.batch(n_critic, drop_remainder=True)
     ds = ds.prefetch(tf.data.AUTOTUNE)
     ds = ds.with_options(options)
     return iter(tfds.as_numpy(ds))
