@@ -7,16 +7,16 @@
 
 A variant is `NAME=[LAYERS_FILE][:COMPILER_OPTIONS_JSON]`: the strided/transposed conv functions
 of LAYERS_FILE (a copy of wgan_jax/layers.py, e.g. from `git show REV:wgan_jax/layers.py`)
-replace the library's while that variant's step is traced (empty: the library's own), and
-COMPILER_OPTIONS_JSON replaces the step's XLA compile options. Every variant is built and
-compiled first; then each round times `--steps` generator iterations of every variant in turn
-(after two warm-up calls). Prints each variant's compile time, its per-round iterations/s and
-their median. Needs only jax, flax, optax.
+replace the library's while that variant's step is traced (`wgan_jax.layer_variants`; empty:
+the library's own), and COMPILER_OPTIONS_JSON replaces the step's XLA compile options. Every
+variant is built and compiled first; then each round times `--steps` generator iterations of
+every variant in turn (after two warm-up calls). Prints each variant's compile time, its
+per-round iterations/s and their median. Needs only jax, flax, optax and ml_collections.
 """
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import contextlib
 import json
 import os
 import sys
@@ -25,8 +25,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.step_throughput import DEFAULT_BATCH  # noqa: E402
-
-_LAYER_FUNCTIONS = ("conv_stride2", "deconv_stride2", "conv_stride1")
 
 
 def parse_variant(text: str) -> tuple[str, str, dict | None]:
@@ -55,29 +53,19 @@ def main(argv=None):
     import jax
 
     from benchmarks.step_throughput import build
-    from wgan_jax import layers
+    from wgan_jax import layer_variants
 
-    own = {f: getattr(layers, f) for f in _LAYER_FUNCTIONS}
     runs = {}
     for name, path, options in args.variant:
-        funcs = own
-        if path:
-            spec = importlib.util.spec_from_file_location(f"layers_{name}", path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            funcs = {f: getattr(module, f) for f in _LAYER_FUNCTIONS}
-        for f, fn in funcs.items():  # models call layers.<f> at trace time
-            setattr(layers, f, fn)
-        try:
+        variant = (layer_variants.swapped(layer_variants.load(path, f"layers_{name}")) if path
+                   else contextlib.nullcontext())
+        with variant:  # the step is traced (lowered) with this variant's layers
             state, batches, step = build(args.arch, args.mode)
             t0 = time.perf_counter()
             lowered = step.lower(state, batches[0])
-            compiled = (lowered.compile(compiler_options=options) if options is not None
-                        else lowered.compile())
-            print(f"{name}: lower+compile {time.perf_counter() - t0:.1f} s", flush=True)
-        finally:
-            for f, fn in own.items():
-                setattr(layers, f, fn)
+        compiled = (lowered.compile(compiler_options=options) if options is not None
+                    else lowered.compile())
+        print(f"{name}: lower+compile {time.perf_counter() - t0:.1f} s", flush=True)
         runs[name] = [compiled, state, batches, []]
 
     for _ in range(args.rounds):

@@ -7,8 +7,18 @@ data-gradient op (the output Linear, whose upstream gradient is constant, only o
 from __future__ import annotations
 
 import dataclasses
+import math
 
-LATENT = 128
+from wgan_jax import registry
+
+# gan_toy.py's MLP width (and the main config's default model.toy_hidden), 3 hidden layers.
+TOY_HIDDEN, TOY_DEPTH = 512, 3
+# The DCGANs' critic conv widths, input side first (the generator's deconvs run through the
+# same widths in reverse), and their kernel size: the layers `wgan_jax.models.build_models`
+# builds. Data and latent sizes come from the registry.
+CONV_WIDTHS = {"mnist": (64, 128, 256), "cifar": (128, 256, 512),
+               "celeba64": (64, 128, 256, 512), "dcgan64": (64, 128, 256, 512)}
+KERNEL = {"dcgan64": 4}  # the WGAN paper's PyTorch DCGAN; 5x5 in the WGAN-GP code
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,22 +30,26 @@ class NetFlops:
 
 def _layer_macs(arch: str) -> tuple[list[int], list[int]]:
     """Per-example forward MACs of the generator's and the critic's layers, input to output."""
+    spec = registry.arch(arch)
     if arch == "toy":
-        h = 512
-        return [2 * h, h * h, h * h, h * 2], [2 * h, h * h, h * h, h]
-    spec = {  # base channels, generator deconv (in size, cin, cout), critic conv (out, cin, cout)
-        "mnist": (256, [(4, 256, 128), (7, 128, 64), (14, 64, 1)],
-                  [(14, 1, 64), (7, 64, 128), (4, 128, 256)]),
-        "cifar": (512, [(4, 512, 256), (8, 256, 128), (16, 128, 3)],
-                  [(16, 3, 128), (8, 128, 256), (4, 256, 512)]),
-        "celeba64": (512, [(4, 512, 256), (8, 256, 128), (16, 128, 64), (32, 64, 3)],
-                     [(32, 3, 64), (16, 64, 128), (8, 128, 256), (4, 256, 512)]),
-    }
-    spec["dcgan64"] = spec["celeba64"]  # the same channels, with 4x4 kernels and latent 100
-    base, deconvs, convs = spec[arch]
-    taps, latent = (16, 100) if arch == "dcgan64" else (25, LATENT)
-    g = [latent * 16 * base] + [s * s * ci * co * taps for s, ci, co in deconvs]
-    d = [s * s * ci * co * taps for s, ci, co in convs] + [16 * convs[-1][2]]
+        h, d, latent = TOY_HIDDEN, spec.data_shape[0], spec.latent_dim
+        hidden = [h * h] * (TOY_DEPTH - 1)
+        return [latent * h] + hidden + [h * d], [d * h] + hidden + [h]
+    height, _, channels = spec.data_shape
+    widths = CONV_WIDTHS[arch]
+    taps = KERNEL.get(arch, 5) ** 2
+    sizes = []  # the critic's output sizes: stride 2, 'SAME'
+    for _ in widths:
+        height = math.ceil(height / 2)
+        sizes.append(height)
+    c_in = (channels,) + widths[:-1]
+    d = [s * s * ci * co * taps for s, ci, co in zip(sizes, c_in, widths, strict=True)]
+    d.append(sizes[-1] ** 2 * widths[-1])  # the output Linear
+    # The generator mirrors the critic: a Linear to the smallest map, then deconvs that double
+    # it (each input pixel meets every tap) back to the data's channels.
+    g = [spec.latent_dim * sizes[-1] ** 2 * widths[-1]]
+    g += [s * s * ci * co * taps for s, ci, co in
+          zip(sizes[::-1], widths[::-1], widths[::-1][1:] + (channels,), strict=True)]
     return g, d
 
 

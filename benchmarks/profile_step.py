@@ -11,7 +11,7 @@ say where the work is. It then splits the wall time into time with a matrix mult
 with only other ops running, and idle, and lists the slowest matrix multiplies with their
 operand shapes (from the optimised HLO) and per-op GFLOP/s. Also prints the compile profile:
 time in HLO passes, in code generation and the number of fusions compiled. Needs only jax,
-flax, optax.
+flax, optax and ml_collections.
 """
 from __future__ import annotations
 

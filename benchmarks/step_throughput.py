@@ -3,12 +3,14 @@
     python benchmarks/step_throughput.py --arch mnist --mode gp [--batch 50] [--steps 10]
         [--devices K] [--conv_impl auto|matmul|lax] [--fast_compile]
 
-Builds the library's train state and data-parallel step, feeds pre-generated device-resident
-batches, times `--steps` generator iterations (n_critic critic steps + 1 generator step each)
-after warm-up, and prints one final line:
+Builds the library's train state and data-parallel step from a main config (`method_config`,
+through `Method.from_config`), feeds pre-generated device-resident batches, times `--steps`
+generator iterations (n_critic critic steps + 1 generator step each) after warm-up, and prints
+one final line:
     arch=... mode=... batch=... devices=... gen_iters_per_s=X gflops=Y peak_gflops=P compile_s=C
 GFLOP/s come from the analytic FLOP count (benchmarks/flops.py), the peak from a large float32
-matmul timed in the same process. Needs only jax, flax, optax (no tensorflow, tfds, clu).
+matmul timed in the same process. Needs only jax, flax, optax and ml_collections (no
+tensorflow, tfds, clu).
 """
 from __future__ import annotations
 
@@ -31,49 +33,66 @@ def parse_args(argv=None):
     p.add_argument("--n_critic", type=int, default=5)
     p.add_argument("--conv_impl", default="auto", choices=("auto", "matmul", "lax"))
     p.add_argument("--fast_compile", action="store_true",
-                   help="XLA:CPU options for a shorter compile (step.CPU_FAST_COMPILE_OPTIONS)")
+                   help="XLA:CPU options for a shorter compile "
+                        "(parallel.CPU_FAST_COMPILE_OPTIONS)")
     return p.parse_args(argv)
+
+
+def method_config(arch: str, mode: str, batch: int | None = None, n_critic: int = 5,
+                  conv_impl: str = "auto", fast_compile: bool = False):
+    """The main config the benchmark trains for `arch`/`mode`, with the papers' settings (GP:
+    Adam(1e-4, 0.5, 0.9), lambda 10 (0.1 toy); clip: RMSProp 5e-5, c = 0.01 and the official
+    batch-norm changes), on the first registry dataset `arch` fits."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from wgan_jax import registry
+    from wgan_jax.method import config_with
+
+    if mode not in ("gp", "clip"):
+        raise ValueError(f"mode must be 'gp' or 'clip', got {mode!r}")
+    gp = mode == "gp"
+    return config_with({
+        # The step never sees the dataset (its batches are random): it only has to fit `arch`.
+        "dataset": next(n for n, d in registry.DATASETS.items() if arch in d.archs),
+        "evals": ("samples",),
+        "batch_size": batch or DEFAULT_BATCH[arch],
+        "n_critic": n_critic,
+        "fast_compile": fast_compile,
+        "gp_weight": (0.1 if arch == "toy" else 10.0) if gp else 0.0,
+        "clip_value": 0.0 if gp else 0.01,
+        "model": {
+            "arch": arch, "conv_impl": conv_impl,
+            "critic_norm": "none" if gp or arch == "toy" else "batch",
+            "generator_norm": ("batch" if arch in ("cifar", "celeba64", "dcgan64")
+                               or (arch == "mnist" and not gp) else "none")},
+        "optimizer": ({"name": "adam", "learning_rate": 1e-4, "b1": 0.5, "b2": 0.9} if gp else
+                      {"name": "rmsprop", "learning_rate": 5e-5, "eps": 1e-10}),
+    })
 
 
 def build(arch: str, mode: str, batch: int | None = None, n_devices: int | None = None,
           conv_impl: str = "auto", fast_compile: bool = False, n_critic: int = 5):
-    """The real train state, two device-resident batches and the jitted step of `arch`/`mode`
-    with the papers' settings (GP: Adam(1e-4, 0.5, 0.9), lambda 10 (0.1 toy); clip: RMSProp
-    5e-5, c = 0.01 and the official batch-norm changes). Returns (state, batches, step)."""
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    """The real train state, two device-resident batches and the jitted step of
+    `method_config(...)` over `n_devices` devices (default all). Returns (state, batches,
+    step)."""
+    config = method_config(arch, mode, batch, n_critic, conv_impl, fast_compile)
     import jax
 
-    from wgan_jax.models import build_models
-    from wgan_jax.optim import make_optimizer
-    from wgan_jax.state import create_train_state
-    from wgan_jax.step import (StepConfig, batch_sharding, make_mesh, make_train_step,
-                               replicated)
+    from wgan_jax.config import ConfigError
+    from wgan_jax.method import Method
+    from wgan_jax.parallel import batch_sharding, make_mesh, replicated
+    from wgan_jax.step import make_train_step
 
-    batch = batch or DEFAULT_BATCH[arch]
     devices = jax.devices()[:n_devices] if n_devices else jax.devices()
-    if batch % len(devices):
-        raise SystemExit(f"--batch {batch} must be a multiple of the {len(devices)} devices")
+    try:
+        method = Method.from_config(config, num_devices=len(devices))
+    except ConfigError as e:
+        raise SystemExit(str(e)) from None
     mesh = make_mesh(devices)
-    gp = mode == "gp"
-    critic_norm = "none" if gp or arch == "toy" else "batch"
-    generator_norm = ("batch" if arch in ("cifar", "celeba64", "dcgan64")
-                      or (arch == "mnist" and not gp) else "none")
-    models = build_models(arch, critic_norm=critic_norm, generator_norm=generator_norm,
-                          conv_impl=conv_impl)
-    if gp:
-        tx = make_optimizer("adam", 1e-4, b1=0.5, b2=0.9)
-        d_tx = tx
-        cfg = StepConfig(gp_weight=0.1 if arch == "toy" else 10.0)
-    else:
-        tx = make_optimizer("rmsprop", 5e-5, eps=1e-10)
-        d_tx = make_optimizer("rmsprop", 5e-5, eps=1e-10, clip_value=0.01)
-        cfg = StepConfig(gp_weight=0.0)
-    state = jax.device_put(create_train_state(models, tx, d_tx, jax.random.PRNGKey(0)),
-                           replicated(mesh))
-    shape = (n_critic, batch) + tuple(models.data_shape)
+    state = jax.device_put(method.init_state(), replicated(mesh))
+    shape = (method.n_critic, method.batch_size) + tuple(state.models.data_shape)
     batches = [jax.device_put(jax.random.uniform(jax.random.PRNGKey(i), shape, minval=-1.0),
                               batch_sharding(mesh)) for i in range(2)]
-    return state, batches, make_train_step(cfg, mesh, fast_compile=fast_compile)
+    return state, batches, make_train_step(method.step, mesh, fast_compile=method.fast_compile)
 
 
 def main(argv=None):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from configs.experiments import compare_losses as compare_config
+from wgan_jax.config import ConfigError
 from wgan_jax.experiments import compare_losses
 
 
@@ -49,7 +50,7 @@ def test_aggregate_of_hand_made_numbers():
 
 def test_weight_clipping_method_keeps_the_critic_in_bounds():
     c = compare_config.get_config("tiny")
-    _, d_tx = compare_losses.optimizers(c.method.wgan, c.num_steps)
+    _, d_tx = compare_losses.method(c, "wgan", "8gaussians").optimizers()
     params = {"w": jnp.array([0.5, -0.005, 0.0]), "b": jnp.array([0.009])}
     grads = jax.tree.map(lambda p: -jnp.ones_like(p), params)  # every step pushes up
     opt = d_tx.init(params)
@@ -62,8 +63,8 @@ def test_weight_clipping_method_keeps_the_critic_in_bounds():
 
 def test_seeds_are_stacked_and_methods_start_from_the_same_networks():
     c = compare_config.get_config("tiny")
-    a = compare_losses.init_states(c, c.method.gan)
-    b = compare_losses.init_states(c, c.method.wgan_gp)
+    a = compare_losses.init_states(c, compare_losses.method(c, "gan", "8gaussians"))
+    b = compare_losses.init_states(c, compare_losses.method(c, "wgan_gp", "8gaussians"))
     for x, y in zip(jax.tree.leaves(a.g_params) + jax.tree.leaves(a.d_params),
                     jax.tree.leaves(b.g_params) + jax.tree.leaves(b.d_params), strict=True):
         assert x.shape[0] == c.num_seeds
@@ -74,15 +75,37 @@ def test_seeds_are_stacked_and_methods_start_from_the_same_networks():
 
 def test_config_is_checked():
     c = compare_config.get_config("tiny")
-    c.num_steps = 21
-    with pytest.raises(ValueError, match="multiple of eval_every"):
+    c.num_train_steps = 21
+    with pytest.raises(ConfigError, match="multiple of eval_every"):
         compare_losses.validate_config(c)
     c = compare_config.get_config("tiny")
     c.datasets = ("swissroll",)
-    with pytest.raises(ValueError, match="no modes"):
+    with pytest.raises(ConfigError, match="no modes"):
         compare_losses.validate_config(c)
-    with pytest.raises(ValueError, match="unknown config variant"):
+    with pytest.raises(ConfigError, match="unknown config variant"):
         compare_config.get_config("huge")
+
+
+def test_method_settings_are_main_config_fields_checked_by_the_factory():
+    c = compare_config.get_config("tiny")
+    m = compare_losses.method(c, "wgan", "25gaussians")
+    # Shared fields from the top level, the method's own on top of them.
+    assert (m.dataset, m.num_train_steps, m.batch_size, m.seed) == ("25gaussians", 20, 32, 0)
+    assert (m.model.toy_hidden, m.model.toy_depth, m.n_critic, m.clip_value) == (16, 3, 5, 0.01)
+    assert (m.optimizer.name, m.optimizer.learning_rate, m.optimizer.eps) == (
+        "rmsprop", 5e-4, 1e-10)
+    assert m.step.loss == "wasserstein" and m.step.gp_weight == 0.0
+    c.method.wgan.optimizer.learning_rate = -1.0
+    with pytest.raises(ConfigError, match=r"optimizer\.learning_rate.*method\.wgan"):
+        compare_losses.validate_config(c)
+    c = compare_config.get_config("tiny")
+    c.model.toy_depth = 0
+    with pytest.raises(ConfigError, match=r"model\.toy_depth"):
+        compare_losses.validate_config(c)
+    c = compare_config.get_config("tiny")
+    c.methods = ("gan", "wgan_gpp")
+    with pytest.raises(ConfigError, match="wgan_gpp"):
+        compare_losses.validate_config(c)
 
 
 def test_tiny_run_writes_figures_table_and_json(tmp_path):

@@ -9,6 +9,7 @@ import scipy.stats
 
 from configs.experiments.distances import get_config
 from wgan_jax import distances
+from wgan_jax.config import ConfigError
 from wgan_jax.experiments import distances_demo
 
 # POT through wgan_jax.distances, which imports it without the slow TensorFlow backend.
@@ -279,10 +280,10 @@ def test_distances_demo_tiny_run(tmp_path):
 def test_distances_demo_rejects_bad_config(tmp_path, field, value, match):
     config = get_config("tiny")
     config[field] = value
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ConfigError, match=match):
         distances_demo.run(config, str(tmp_path))
 
 
 def test_config_rejects_unknown_variant():
-    with pytest.raises(ValueError, match="unknown config variant"):
+    with pytest.raises(ConfigError, match="unknown config variant"):
         get_config("huge")

@@ -12,8 +12,9 @@ import pytest
 from configs.experiments import clipping as clipping_config
 from configs.experiments import critic_surfaces as surfaces_config
 from wgan_jax import distances
+from wgan_jax.config import ConfigError
 from wgan_jax.data import toy
-from wgan_jax.experiments import clipping, critic_surfaces
+from wgan_jax.experiments import clipping, critic_surfaces, training
 from wgan_jax.models import build_models
 
 # ---------------------------------------------------------------- small functions, hand-made inputs
@@ -111,16 +112,53 @@ def test_compare_to_w1():
 
 
 def test_fixed_generator_batch_is_real_plus_noise():
-    real, fake = critic_surfaces.fixed_generator_batch("8gaussians", jax.random.PRNGKey(0), 500,
-                                                       noise_std=1e-3)
+    real, fake = training.fixed_generator_batch("8gaussians", jax.random.PRNGKey(0), 500,
+                                                noise_std=1e-3)
     assert real.shape == fake.shape == (500, 2)
     centers = toy.mode_centers("8gaussians")
     # With tiny noise the fake points still sit on the 8 modes, but are a different draw.
     dist = np.linalg.norm(np.asarray(fake)[:, None] - centers[None], axis=-1).min(1)
     assert dist.max() < 6 * toy.mode_std("8gaussians") + 5e-3
     assert not np.allclose(real, fake, atol=1e-2)
-    _, wide = critic_surfaces.fixed_generator_batch("8gaussians", jax.random.PRNGKey(1), 500)
+    _, wide = training.fixed_generator_batch("8gaussians", jax.random.PRNGKey(1), 500)
     assert float(jnp.std(wide - jnp.mean(wide, 0))) > 1.0  # unit noise dominates the spread
+
+
+def test_critic_trainer_follows_the_method():
+    """The critic-only trainer applies the method's critic optimizer: clipping keeps every
+    weight in [-c, c], and the batch EM estimate is recorded once per critic update."""
+    config = surfaces_config.get_config("tiny")
+    _, methods = critic_surfaces.validate_config(config)
+    m = methods["clipping"]
+    assert m.clip_value == 0.01 and m.optimizer.name == "rmsprop" and m.optimizer.eps == 1e-10
+    assert training.critic_updates(m) == config.num_train_steps * config.n_critic
+    params = m.models().critic.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))["params"]
+    real, fake = training.fixed_generator_batches("8gaussians", jax.random.PRNGKey(1), 7, 16)
+    params, _, em = training.make_critic_trainer(m)(params, {}, real, fake,
+                                                    jax.random.PRNGKey(2))
+    assert em.shape == (7,)
+    assert max(float(jnp.max(jnp.abs(x))) for x in jax.tree.leaves(params)) <= 0.01 + 1e-7
+
+
+def test_experiment_configs_are_checked():
+    config = surfaces_config.get_config("tiny")
+    config.method.spectral.model.toy_hidden = 32  # not the shared initial weights any more
+    with pytest.raises(ConfigError, match=r"method\.spectral\.model\.toy_hidden"):
+        critic_surfaces.validate_config(config)
+    config = surfaces_config.get_config("tiny")
+    config.method.clipping.optimizer.name = "adagrad"
+    with pytest.raises(ConfigError, match=r"optimizer\.name.*method\.clipping"):
+        critic_surfaces.validate_config(config)
+    config = clipping_config.get_config("tiny")
+    config.method.gp.gp_weight = 0.0
+    with pytest.raises(ConfigError, match=r"method\.gp\.gp_weight"):
+        clipping.validate_config(config)
+    config = clipping_config.get_config("tiny")
+    config.clip_values = (0.1, -0.01)
+    with pytest.raises(ConfigError, match="clip_values"):
+        clipping.validate_config(config)
+    with pytest.raises(ConfigError, match="unknown config variant"):
+        clipping_config.get_config("huge")
 
 
 # ---------------------------------------------------------------- tiny end-to-end runs
@@ -145,8 +183,8 @@ def test_critic_surfaces_run_tiny(tmp_path):
         assert row["lipschitz_lower_bound"] > 0
     clip = saved["runs"]["25gaussians"]["clipping"]
     # Every weight in [-c, c] bounds each layer's operator norm by c * sqrt(fan_in * fan_out).
-    c, h = config.clipping.clip_value, config.hidden
-    bound = c * np.sqrt(2 * h) * (c * h) ** (config.depth - 1) * c * np.sqrt(h)
+    c, h = config.method.clipping.clip_value, config.model.toy_hidden
+    bound = c * np.sqrt(2 * h) * (c * h) ** (config.model.toy_depth - 1) * c * np.sqrt(h)
     assert 0 < clip["lipschitz_lower_bound"] <= bound * (1 + 1e-5)
     # Spectral norm divides every layer by (an estimate of) its largest singular value, and
     # ReLU is 1-Lipschitz, so the critic's slope is at most about 1 (the power iteration's
@@ -154,7 +192,7 @@ def test_critic_surfaces_run_tiny(tmp_path):
     sn = saved["runs"]["25gaussians"]["spectral"]
     assert 0 < sn["lipschitz_lower_bound"] <= 1.5
     assert 0 < sn["ratio"] <= 1.5  # duality: estimate <= L * W1 with L <= ~1
-    with pytest.raises(ValueError, match="datasets"):
+    with pytest.raises(ConfigError, match="datasets"):
         bad = surfaces_config.get_config("tiny")
         bad.datasets = ("moons",)
         critic_surfaces.run(bad, str(tmp_path))
@@ -188,3 +226,15 @@ def test_clipping_run_tiny(tmp_path):
     assert saved["runs"]["clip_0.01_init_inside"]["fraction_at_bound_init"] < 0.2
     assert "fraction_at_bound_trained" not in saved["runs"]["gp"]
     assert saved["runs"]["gp"]["fraction_moved"] > 0.5  # Adam moves every weight
+
+
+def test_clipping_settings_share_the_batches():
+    config = clipping_config.get_config("tiny")
+    config.method.gp.batch_size = 8
+    with pytest.raises(ConfigError, match=r"method\.gp\.batch_size.*top level"):
+        clipping.validate_config(config)
+    methods = clipping.validate_config(clipping_config.get_config("tiny"))
+    assert sorted(methods, key=str) == sorted([(0.1, 4), (0.01, 4), (0.01, 2), (None, 4)],
+                                              key=str)
+    assert methods[0.01, 2].model.toy_depth == 2 and methods[0.1, 4].clip_value == 0.1
+    assert methods[None, 4].clip_value == 0.0 and methods[None, 4].step.gp_weight == 10.0

@@ -1,15 +1,14 @@
 """The benchmark's analytic FLOP count against the reference table and against the dot_generals
-actually traced in the library's training step."""
+actually traced in the library's training step, as the benchmark builds it."""
 
 import jax
 import jax.numpy as jnp
 import pytest
 
 from benchmarks.flops import iteration_flops, traced_dot_flops
-from wgan_jax.models import build_models
-from wgan_jax.optim import make_optimizer
-from wgan_jax.state import create_train_state
-from wgan_jax.step import StepConfig, train_step
+from benchmarks.step_throughput import method_config
+from wgan_jax.method import Method
+from wgan_jax.step import train_step
 
 # Reference table (ARCH.md section 4), GFLOP per generator iteration at the papers' batches.
 REFERENCE = {("toy", "gp"): 16.15, ("toy", "clip"): 10.77, ("mnist", "gp"): 140.8,
@@ -26,17 +25,14 @@ def test_analytic_flops_match_reference_table(arch, mode):
 @pytest.mark.parametrize("arch,mode", [("toy", "gp"), ("toy", "clip"), ("mnist", "gp"),
                                        ("mnist", "clip"), ("dcgan64", "gp")])
 def test_traced_step_does_exactly_the_analytic_work(arch, mode):
-    # Trace (not compile) the real per-device step with matmul convolutions and add up its
-    # matrix multiplies: equal to the formula means no zero-cotangent waste in the double
+    # Trace (not compile) the benchmark's per-device step with matmul convolutions and add up
+    # its matrix multiplies: equal to the formula means no zero-cotangent waste in the double
     # backward and no extra critic passes.
-    gen_norm = "batch" if arch == "dcgan64" else "none"
-    models = build_models(arch, conv_impl="matmul", generator_norm=gen_norm)
-    tx = make_optimizer("adam", 1e-4)
-    state = jax.eval_shape(lambda k: create_train_state(models, tx, tx, k),
-                           jax.random.PRNGKey(0))
-    batch = jax.ShapeDtypeStruct((5, BATCH[arch]) + models.data_shape, jnp.float32)
-    cfg = StepConfig(gp_weight=10.0 if mode == "gp" else 0.0)
-    jaxpr = jax.make_jaxpr(
-        lambda s, b: train_step(s, b, cfg=cfg, axis_name=None, n_devices=1))(state, batch)
+    method = Method.from_config(method_config(arch, mode, BATCH[arch], conv_impl="matmul"))
+    state = jax.eval_shape(method.init_state, jax.random.PRNGKey(0))
+    batch = jax.ShapeDtypeStruct((method.n_critic, method.batch_size) + method.arch.data_shape,
+                                 jnp.float32)
+    jaxpr = jax.make_jaxpr(lambda s, b: train_step(s, b, cfg=method.step, axis_name=None,
+                                                   n_devices=1))(state, batch)
     assert traced_dot_flops(jaxpr) == pytest.approx(iteration_flops(arch, mode, BATCH[arch]),
                                                     rel=1e-3)

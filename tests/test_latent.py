@@ -7,6 +7,7 @@ import pytest
 
 from configs.experiments import interpolation as interpolation_config
 from wgan_jax import latent
+from wgan_jax.config import ConfigError
 from wgan_jax.experiments import interpolation
 from wgan_jax.models import build_models
 
@@ -127,3 +128,55 @@ def test_interpolation_experiment_on_a_small_toy_generator(tmp_path):
         assert 0 <= rec["near_mode_fraction"] <= 1 and rec["data_path_length_mean"] > 0
     assert out["toy_paths"]["slerp"]["near_mode_fraction"] == pytest.approx(
         res["toy_paths"]["slerp"]["near_mode_fraction"])
+
+
+def test_interpolation_config_is_checked_and_trains_the_main_config_method():
+    config = interpolation_config.get_config("tiny")
+    m = interpolation.validate_config(config)
+    assert (m.dataset, m.num_train_steps, m.batch_size, m.n_critic) == ("8gaussians", 10, 32, 5)
+    assert (m.model.toy_hidden, m.optimizer.learning_rate, m.optimizer.lr_schedule) == (
+        16, 1e-3, "linear")
+    assert m.step.gp_weight == 0.1
+    config.optimizer.lr_schedule = "cosine"
+    with pytest.raises(ConfigError, match=r"optimizer\.lr_schedule"):
+        interpolation.validate_config(config)
+    config = interpolation_config.get_config("tiny")
+    config.dataset = "mnist"
+    with pytest.raises(ConfigError, match="dataset"):
+        interpolation.validate_config(config)
+    config.workdir_to_load = "/some/run"  # the loaded run's own config decides then
+    assert interpolation.validate_config(config) is None
+    config.path_points = 1
+    with pytest.raises(ConfigError, match="path_points"):
+        interpolation.validate_config(config)
+    with pytest.raises(ConfigError, match="unknown config variant"):
+        interpolation_config.get_config("huge")
+
+
+def test_untrained_image_generator_is_the_mnist_dcgan():
+    gen = interpolation.untrained_image_generator(0)
+    assert (gen.arch, gen.latent_dim, gen.dataset) == ("mnist", 128, None)
+    assert type(gen.models.generator).__name__ == "DCGANGenerator"
+    assert gen.models.data_shape == (28, 28, 1)
+
+
+def test_load_generator_restores_a_run_py_checkpoint(tmp_path):
+    from wgan_jax import checkpoint
+    from wgan_jax.method import Method, config_with
+
+    config = config_with({"dataset": "8gaussians", "model": {"toy_hidden": 8}})
+    state = Method.from_config(config).init_state()
+    state = state.replace(g_ema=jax.tree.map(lambda x: x + 0.5, state.g_ema))  # EMA != params
+    (tmp_path / "config.json").write_text(config.to_json_best_effort(indent=2))
+    mngr = checkpoint.manager(str(tmp_path / "checkpoints"))
+    checkpoint.save(mngr, 3, state)
+    mngr.wait_until_finished()
+    gen = interpolation.load_generator(str(tmp_path))
+    assert (gen.arch, gen.dataset, gen.latent_dim) == ("toy", "8gaussians", 2)
+    z = np.random.default_rng(0).standard_normal((5, 2)).astype(np.float32)
+    expect = state.models.generator.apply({"params": state.g_ema}, z)
+    np.testing.assert_allclose(gen(z), expect, rtol=1e-6)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        (tmp_path / "empty").mkdir()
+        (tmp_path / "empty" / "config.json").write_text(config.to_json_best_effort())
+        interpolation.load_generator(str(tmp_path / "empty"))

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import io
 
-import matplotlib
+import numpy as np
 from etils import epath
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from wgan_jax.plotting import plt
 
 
 def image_grid(images: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:

@@ -10,9 +10,12 @@ Regenerate the figures and numbers of docs/EXPERIMENTS.md section 1 with
 
 import ml_collections
 
+from wgan_jax.experiments.common import check_variant
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """Returns the experiment config; ``arg='tiny'`` shrinks it for a quick check."""
+    check_variant(arg, ("tiny",))
     config = ml_collections.ConfigDict()
     # Closed-form curves: theta on a dense grid; odd num_thetas keeps theta = 0 on it.
     config.theta_min = -1.0
@@ -29,6 +32,4 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         config.num_thetas = 21
         config.empirical_thetas = (-0.5, 0.0, 0.5)
         config.empirical_n = 200
-    elif arg not in (None, ""):
-        raise ValueError(f"unknown config variant {arg!r}; expected 'tiny' or none")
     return config

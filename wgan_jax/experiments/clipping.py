@@ -11,7 +11,9 @@ layer) and averaged over a few batches:
     the layer's kernel.
 Both are computed in float64 so that tiny values are not rounded away. Float32 training itself
 loses them: `fraction_moved` is the fraction of kernel weights that training changed at all.
-The histograms of all kernel weights show where clipping leaves the weights.
+The histograms of all kernel weights show where clipping leaves the weights. Each setting's
+critic, optimizer and loss come from a `Method` built from the config's shared main-config
+fields and `config.method.clipping` (with the setting's clip value) or `config.method.gp`.
 
 Writes into the workdir
   clipping_gradients.png  log10 gradient norms per layer, one line per setting;
@@ -28,27 +30,19 @@ import os
 import time
 from typing import Any
 
-import matplotlib
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
 
-matplotlib.use("Agg")
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import ml_collections  # noqa: E402
-import numpy as np  # noqa: E402
+from wgan_jax import layers, losses, penalties, registry
+from wgan_jax.experiments import common, training
+from wgan_jax.experiments.training import fixed_generator_batch, fixed_generator_batches
+from wgan_jax.method import Method
+from wgan_jax.plotting import plt, save_palette_figure
 
-from wgan_jax.experiments import common
-from wgan_jax import layers, losses, penalties  # noqa: E402
-from wgan_jax.data import toy  # noqa: E402
-from wgan_jax.experiments.critic_surfaces import (  # noqa: E402
-    fixed_generator_batch,
-    fixed_generator_batches,
-    make_critic_trainer,
-    save_figure,
-)
-from wgan_jax.models import build_models  # noqa: E402
-from wgan_jax.optim import make_optimizer  # noqa: E402
-from wgan_jax.step import StepConfig  # noqa: E402
+# What every setting shares: the same batches, and per depth the same initial weights.
+SHARED = ("seed", "model.toy_hidden", "num_train_steps", "n_critic", "batch_size")
 
 
 def layer_names(params) -> list[str]:
@@ -169,19 +163,19 @@ def fraction_moved(before, after, rtol: float = 1e-5) -> float:
 
 def settings(config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
     """The runs: one per clip value, the controls (if any), and GP; each a small dict."""
+    depth = config.model.toy_depth
     runs = [{"name": f"clip_{c:g}", "clip_value": float(c), "init_inside": False,
-             "depth": config.depth} for c in config.clip_values]
+             "depth": depth} for c in config.clip_values]
     if config.control_clip_value is not None:
         c = float(config.control_clip_value)
         runs.append({"name": f"clip_{c:g}_init_inside", "clip_value": c, "init_inside": True,
-                     "depth": config.depth})
+                     "depth": depth})
         if config.shallow_control_depth is not None:
             d = int(config.shallow_control_depth)
             runs.append({"name": f"clip_{c:g}_init_inside_depth{d}", "clip_value": c,
                          "init_inside": True, "depth": d})
     if config.include_gp:
-        runs.append({"name": "gp", "clip_value": None, "init_inside": False,
-                     "depth": config.depth})
+        runs.append({"name": "gp", "clip_value": None, "init_inside": False, "depth": depth})
     return runs
 
 
@@ -206,25 +200,39 @@ def _inside(params, c: float):
     return jax.tree_util.tree_map_with_path(scale, params)
 
 
-def validate_config(config: ml_collections.ConfigDict) -> None:
-    """Raises ValueError naming the first field with an unusable value."""
-    if config.dataset not in toy.TOY_DATASETS:
-        raise ValueError(f"dataset: unknown toy dataset {config.dataset!r}")
-    for field in ("steps", "batch_size", "hidden", "depth", "diag_batches"):
-        if config[field] < 1:
-            raise ValueError(f"{field} must be at least 1, got {config[field]}")
-    if config.shallow_control_depth is not None and config.shallow_control_depth < 1:
-        raise ValueError(f"shallow_control_depth must be at least 1 or None, "
-                         f"got {config.shallow_control_depth}")
+def _method(config: ml_collections.ConfigDict, clip_value: float | None, depth: int) -> Method:
+    """The critic of a setting: clipping at `clip_value`, or the gradient penalty if None."""
+    if clip_value is None:
+        return common.build_method(config, config.method.gp, where="method.gp",
+                                   **{"model.toy_depth": depth})
+    return common.build_method(config, config.method.clipping, where="method.clipping",
+                               clip_value=clip_value, **{"model.toy_depth": depth})
+
+
+def validate_config(config: ml_collections.ConfigDict) -> dict[tuple, Method]:
+    """Check the experiment's own fields and build the critic of every setting:
+    {(clip value or None, depth): Method}; a ConfigError names the first unusable field."""
+    if config.dataset not in registry.TOY_DATASETS:
+        common.fail("dataset", config.dataset, f"choose a toy dataset: {registry.TOY_DATASETS}")
+    common.check_positive_ints(config, "diag_batches", "dpi")
+    if config.shallow_control_depth is not None:
+        common.check_positive_ints(config, "shallow_control_depth")
     if not all(c > 0 for c in config.clip_values):
-        raise ValueError(f"clip_values must be positive, got {config.clip_values}")
+        common.fail("clip_values", config.clip_values, "every clip value must be positive")
     if config.control_clip_value is not None and not config.control_clip_value > 0:
-        raise ValueError(f"control_clip_value must be positive or None, "
-                         f"got {config.control_clip_value}")
-    if not settings(config):
-        raise ValueError("nothing to run: no clip_values, no control and include_gp is False")
-    if not config.gp.gp_weight > 0:
-        raise ValueError(f"gp.gp_weight must be positive, got {config.gp.gp_weight}")
+        common.fail("control_clip_value", config.control_clip_value, "must be positive or None")
+    runs = settings(config)
+    if not runs:
+        common.fail("clip_values", config.clip_values,
+                    "nothing to run: no clip values, no control and include_gp is False")
+    methods = {(r["clip_value"], r["depth"]): _method(config, r["clip_value"], r["depth"])
+               for r in runs}
+    # The settings of one kind differ only in clip value and depth: one of each is checked.
+    common.check_shared({"method.gp" if c is None else "method.clipping": m
+                         for (c, _), m in methods.items()}, common.build_method(config), SHARED)
+    if config.include_gp and not config.method.gp.gp_weight > 0:
+        common.fail("method.gp.gp_weight", config.method.gp.gp_weight, "must be positive")
+    return methods
 
 
 def _plot_gradients(runs, results, path: str, dpi: int) -> None:
@@ -248,7 +256,7 @@ def _plot_gradients(runs, results, path: str, dpi: int) -> None:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    save_figure(fig, path, dpi)
+    save_palette_figure(fig, path, dpi)
 
 
 def _plot_weights(runs, weights, results, path: str, dpi: int, depth: int) -> None:
@@ -274,41 +282,36 @@ def _plot_weights(runs, weights, results, path: str, dpi: int, depth: int) -> No
         ax.set_ylabel("count", fontsize=8)
         ax.tick_params(labelsize=7)
     fig.tight_layout()
-    save_figure(fig, path, dpi)
+    save_palette_figure(fig, path, dpi)
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Trains the critics, writes the figures and results.json; returns the numbers."""
-    validate_config(config)
+    methods = validate_config(config)
     os.makedirs(workdir, exist_ok=True)
-    k_init, k_data, k_steps, k_diag = jax.random.split(jax.random.PRNGKey(config.seed), 4)
-    # Every setting sees the same batches.
-    batches = fixed_generator_batches(config.dataset, k_data, config.steps, config.batch_size,
-                                      config.noise_std)
+    # Every setting sees the same batches (validate_config checked they agree on them).
+    shared = next(iter(methods.values()))
+    k_init, k_data, k_steps, k_diag = jax.random.split(jax.random.PRNGKey(shared.seed), 4)
+    batches = fixed_generator_batches(config.dataset, k_data, training.critic_updates(shared),
+                                      shared.batch_size, config.noise_std)
 
     runs = settings(config)
-    models, init, trainers = {}, {}, {}  # by depth; trainers by (clip value, depth)
+    init, trainers = {}, {}  # by depth; trainers by (clip value, depth)
     results: dict[str, Any] = {}
     weights: dict[str, np.ndarray] = {}
     for run_ in runs:
         c, depth = run_["clip_value"], run_["depth"]
-        if depth not in models:
-            models[depth] = build_models("toy", toy_hidden=config.hidden, toy_depth=depth)
-            init[depth] = models[depth].critic.init(k_init, jnp.zeros((1, 2)))["params"]
+        method = methods[c, depth]
+        if depth not in init:
+            init[depth] = method.models().critic.init(k_init, jnp.zeros((1, 2)))["params"]
         init_params = init[depth]
         if c is None:
-            g = config.gp
-            step_cfg = StepConfig(gp_weight=g.gp_weight)
-            tx = make_optimizer(g.optimizer, g.learning_rate, b1=g.b1, b2=g.b2)
             start_params = init_params
         else:
-            step_cfg = StepConfig(gp_weight=0.0)
-            tx = make_optimizer(config.clipping.optimizer, config.clipping.learning_rate,
-                                clip_value=c)
             start_params = _inside(init_params, c) if run_["init_inside"] else init_params
         start = time.perf_counter()
         if (c, depth) not in trainers:
-            trainers[c, depth] = make_critic_trainer(models[depth], step_cfg, tx)
+            trainers[c, depth] = training.make_critic_trainer(method)
         params, _, em = trainers[c, depth](start_params, {}, *batches, k_steps)
         em = np.asarray(em)
         seconds = time.perf_counter() - start
@@ -319,7 +322,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
                                         n_batches=config.diag_batches,
                                         batch_size=config.batch_size,
                                         noise_std=config.noise_std,
-                                        gp_weight=step_cfg.gp_weight))
+                                        gp_weight=method.step.gp_weight))
         flat = np.concatenate([np.ravel(k) for k in kernels(params)])
         weights[run_["name"]] = flat
         row["weight_abs_max"] = float(np.abs(flat).max())
@@ -333,10 +336,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
         row["fraction_moved"] = fraction_moved(start_kernels, kernels(params))
         results[run_["name"]] = row
 
-    _plot_gradients([r for r in runs if r["depth"] == config.depth], results,
+    depth = config.model.toy_depth
+    _plot_gradients([r for r in runs if r["depth"] == depth], results,
                     os.path.join(workdir, "clipping_gradients.png"), config.dpi)
     _plot_weights(runs, weights, results, os.path.join(workdir, "clipping_weights.png"),
-                  config.dpi, config.depth)
+                  config.dpi, depth)
     out = {"runs": results, "config": config.to_dict()}
     common.write_results(workdir, out, indent=2)
     return out

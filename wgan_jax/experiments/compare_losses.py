@@ -3,7 +3,9 @@ critic's EM estimate tracks the exact W1 between generated and real points durin
 
 Every method trains the same toy MLPs for the same number of generator steps, all seeds of a
 method at once: the per-device `step.train_step` is vmapped over a stacked train state and
-`lax.scan` runs `eval_every` steps per call, so Python runs once per point of the curves.
+`lax.scan` runs `eval_every` steps per call, so Python runs once per point of the curves. Each
+(dataset, method) is a `Method` built from the config's shared main-config fields with the
+method's own (`config.method.<name>`) on top.
 
 Writes into the workdir
   compare_curves_<dataset>.png  EM estimate and exact W1 against the generator step, per method;
@@ -23,27 +25,22 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import matplotlib
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+from scipy import stats
 
-matplotlib.use("Agg")
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import ml_collections  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import logging  # noqa: E402
-from jax import lax  # noqa: E402
-from scipy import stats  # noqa: E402
+from wgan_jax import distances, registry
+from wgan_jax.data import toy
+from wgan_jax.evaluators import mode_coverage
+from wgan_jax.experiments import common, training
+from wgan_jax.method import Method
+from wgan_jax.models import apply_critic, apply_generator
+from wgan_jax.plotting import plt, save_figure
+from wgan_jax.state import TrainState
 
-from wgan_jax.experiments import common
-from wgan_jax import distances, evaluate  # noqa: E402
-from wgan_jax.data import toy  # noqa: E402
-from wgan_jax.models import build_models  # noqa: E402
-from wgan_jax.optim import learning_rate_schedule, make_optimizer  # noqa: E402
-from wgan_jax.state import TrainState, create_train_state  # noqa: E402
-from wgan_jax.step import StepConfig, apply_critic, apply_generator, train_step  # noqa: E402
-
-MIXTURES = ("8gaussians", "25gaussians")
 # Per-run numbers that the summary averages over seeds.
 SUMMARY_KEYS = ("modes_covered", "high_quality_fraction", "final_w1", "pearson", "spearman",
                 "spearman_late", "pearson_eval_points", "spearman_eval_points")
@@ -76,78 +73,33 @@ def aggregate(values: Sequence[float]) -> dict[str, float]:
             "n": int(len(v))}
 
 
-def validate_config(config: ml_collections.ConfigDict) -> None:
-    """Raises ValueError naming the first field with an unusable value."""
-    for name in ("threads", "num_seeds", "num_steps", "eval_every", "batch_size", "toy_hidden",
-                 "toy_depth", "w1_samples", "coverage_samples"):
-        if not isinstance(config[name], int) or config[name] < 1:
-            raise ValueError(f"{name} must be a positive integer, got {config[name]!r}")
-    if config.num_steps % config.eval_every:
-        raise ValueError(f"num_steps ({config.num_steps}) must be a multiple of eval_every "
-                         f"({config.eval_every})")
-    if not config.datasets:
-        raise ValueError("datasets must name at least one toy mixture")
-    for d in config.datasets:
-        if d not in MIXTURES:
-            raise ValueError(f"datasets: {d!r} has no modes to count; choose from {MIXTURES}")
-    if not config.methods:
-        raise ValueError("methods must name at least one method")
-    for m in config.methods:
-        if m not in config.method:
-            raise ValueError(f"methods: {m!r} has no settings under config.method; "
-                             f"known: {sorted(config.method)}")
-        if config.method[m].n_critic < 1:
-            raise ValueError(f"method.{m}.n_critic must be >= 1")
+def method(config: ml_collections.ConfigDict, name: str, dataset: str) -> Method:
+    """Method `name` (`config.method.<name>` over the shared fields) on `dataset`."""
+    return common.build_method(config, config.method[name], where=f"method.{name}",
+                               dataset=dataset)
 
 
-def step_config(m: ml_collections.ConfigDict) -> StepConfig:
-    """The training step's static settings for one method."""
-    return StepConfig(loss=m.loss, gp_weight=float(m.gp_weight),
-                      real_label_smoothing=float(m.real_label_smoothing),
-                      label_flip_prob=float(m.label_flip_prob))
+def validate_config(config: ml_collections.ConfigDict) -> dict[tuple[str, str], Method]:
+    """Check the experiment's own fields and build every (dataset, method name) -> Method; a
+    ConfigError names the first unusable field."""
+    common.check_positive_ints(config, "threads", "num_seeds", "eval_every", "w1_samples",
+                               "coverage_samples")
+    common.check_names(config, "datasets", registry.MIXTURES, "has no modes to count")
+    common.check_names(config, "methods", config.method.keys(),
+                       "has no settings under config.method")
+    methods = {(d, n): method(config, n, d) for d in config.datasets for n in config.methods}
+    if config.num_train_steps % config.eval_every:
+        common.fail("num_train_steps", config.num_train_steps,
+                    f"must be a multiple of eval_every ({config.eval_every})")
+    return methods
 
 
-def optimizers(m: ml_collections.ConfigDict, num_steps: int):
-    """(generator, critic) optimizers of one method; the critic's clips weights if set."""
-
-    def tx(total, clip):
-        lr = learning_rate_schedule(m.learning_rate, m.lr_schedule, total)
-        return make_optimizer(m.optimizer, lr, b1=m.b1, b2=m.b2, eps=m.eps,
-                              clip_value=clip)
-
-    return (tx(num_steps, None),
-            tx(num_steps * m.n_critic, m.clip_value if m.clip_value > 0 else None))
-
-
-def init_states(config: ml_collections.ConfigDict, m: ml_collections.ConfigDict) -> TrainState:
-    """A train state whose array leaves are stacked over `num_seeds` seeds.
+def init_states(config: ml_collections.ConfigDict, m: Method) -> TrainState:
+    """A train state of `m` whose array leaves are stacked over the `num_seeds` seeds.
 
     Seed i initialises the networks the same way for every method, so methods start paired.
     """
-    models = build_models("toy", toy_hidden=config.toy_hidden, toy_depth=config.toy_depth)
-    # One optimizer object for all seeds: it is static data of the state's pytree structure.
-    g_tx, d_tx = optimizers(m, config.num_steps)
-    # Eagerly, seed by seed: its small ops are compiled once per process and then cached
-    # across methods, where a jitted init would be compiled again for every method.
-    states = [create_train_state(models, g_tx, d_tx, jax.random.PRNGKey(config.seed + i))
-              for i in range(config.num_seeds)]
-    return jax.tree.map(lambda *x: jnp.stack(x), *states)
-
-
-def make_chunk(cfg: StepConfig, dataset: str, n_critic: int, batch_size: int, length: int):
-    """Jitted `(stacked_state, data_keys) -> (stacked_state, em[seeds, length])`: `length`
-    training steps of every seed, real data drawn on device from each seed's key."""
-
-    def one_seed(state, data_key):
-        def body(s, _):
-            real = toy.batches(dataset, jax.random.fold_in(data_key, s.step), n_critic,
-                               batch_size)
-            s, metrics = train_step(s, real, cfg=cfg, axis_name=None)
-            return s, metrics["em_distance"]
-
-        return lax.scan(body, state, None, length=length)
-
-    return jax.jit(jax.vmap(one_seed), donate_argnums=0)
+    return training.stacked_states(m, range(m.seed, m.seed + config.num_seeds))
 
 
 @jax.jit
@@ -165,15 +117,15 @@ def _eval_points(state: TrainState, z: jax.Array, real: jax.Array):
     return jax.vmap(one)(state)
 
 
-def train_method(config: ml_collections.ConfigDict, dataset: str,
-                 name: str) -> tuple[list[dict[str, Any]], np.ndarray, float]:
-    """Trains all seeds of one method on one dataset; returns per-seed records, the final
+def train_method(config: ml_collections.ConfigDict,
+                 m: Method) -> tuple[list[dict[str, Any]], np.ndarray, float]:
+    """Trains all seeds of method `m` on its dataset; returns per-seed records, the final
     generated points [seeds, n, 2] and the seconds it took (compilation included)."""
     t0 = time.perf_counter()
-    m = config.method[name]
+    dataset = m.dataset
     state = init_states(config, m)
-    chunk = make_chunk(step_config(m), dataset, m.n_critic, config.batch_size, config.eval_every)
-    base = jax.random.PRNGKey(config.seed)
+    chunk = training.make_toy_chunk(m, config.eval_every)
+    base = jax.random.PRNGKey(m.seed)
     data_keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(base, 0xDA7A), i)
                            for i in range(config.num_seeds)])
     k_z, k_real = jax.random.split(jax.random.fold_in(base, 0xE7A1))
@@ -193,7 +145,7 @@ def train_method(config: ml_collections.ConfigDict, dataset: str,
         return fake
 
     pending = None
-    for c in range(config.num_steps // config.eval_every):
+    for c in range(config.num_train_steps // config.eval_every):
         state, em = chunk(state, data_keys)
         fake, em_pts = _eval_points(state, z, real)
         # Dispatch is asynchronous: the exact W1 of the previous point is solved on the host
@@ -205,17 +157,18 @@ def train_method(config: ml_collections.ConfigDict, dataset: str,
     elapsed = time.perf_counter() - t0
     em_train, em_eval, w1 = (np.asarray(a) for a in (em_train, em_eval, w1))  # [points, seeds]
 
-    centers, std = toy.mode_centers(dataset), toy.mode_std(dataset)
+    mixture = registry.mixture(dataset)
+    centers, std = mixture.mode_centers(), mixture.mode_std()
     records = []
     for i in range(config.num_seeds):
-        cov = evaluate.mode_coverage(fake[i, :config.coverage_samples], centers, std)
+        cov = mode_coverage(fake[i, :config.coverage_samples], centers, std)
         corr = correlations(em_train[:, i], w1[:, i])
         # The second half alone: past the first fast drop, does the estimate still follow W1?
-        late = np.asarray(steps) > config.num_steps // 2
+        late = np.asarray(steps) > config.num_train_steps // 2
         corr_late = correlations(em_train[late, i], w1[late, i])
         corr_pts = correlations(em_eval[:, i], w1[:, i])
         records.append({
-            "seed": config.seed + i, **cov, "final_w1": float(w1[-1, i]),
+            "seed": m.seed + i, **cov, "final_w1": float(w1[-1, i]),
             "pearson": corr["pearson"], "spearman": corr["spearman"],
             "spearman_late": corr_late["spearman"],
             "pearson_eval_points": corr_pts["pearson"],
@@ -245,7 +198,7 @@ def markdown_table(summary: dict, config: ml_collections.ConfigDict) -> str:
              "corr(EM, W1) Pearson | Spearman | Spearman, 2nd half |",
              "|---|---|---|---|---|---|---|---|"]
     for d, per_method in summary.items():
-        n_modes = len(toy.mode_centers(d))
+        n_modes = len(registry.mixture(d).centers)
         for m, s in per_method.items():
             lines.append(
                 f"| {d} | {config.method[m].label or m} | {_fmt(s['modes_covered'], 1)} / "
@@ -290,8 +243,7 @@ def _plot_curves(config, dataset: str, per_method: dict, floor: float, path: str
     fig.suptitle(f"{dataset}: the critic's estimate (top) and the exact W1 of "
                  f"{config.w1_samples} points (bottom) during training", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def _plot_samples(config, finals: dict, path: str) -> None:
@@ -318,27 +270,24 @@ def _plot_samples(config, finals: dict, path: str) -> None:
             if j == 0:
                 ax.set_ylabel(d, fontsize=9)
     axes[0, 0].legend(fontsize=7, loc="lower left", markerscale=3)
-    fig.suptitle(f"Final samples after {config.num_steps} generator steps "
+    fig.suptitle(f"Final samples after {config.num_train_steps} generator steps "
                  f"(seed {config.seed})", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Trains every (dataset, method) over all seeds, writes figures, table.md and results.json
     into workdir, and returns the results."""
-    validate_config(config)
+    methods = validate_config(config)
     os.makedirs(workdir, exist_ok=True)
     start, cpu_start = time.perf_counter(), time.process_time()
     # Costliest runs first, so no thread is left alone with a long run at the end.
-    cost = {n: config.method[n].n_critic * (2 if config.method[n].gp_weight > 0 else 1)
-            for n in config.methods}
-    jobs = sorted(((d, n) for d in config.datasets for n in config.methods),
-                  key=lambda dn: -cost[dn[1]])
+    cost = {dn: m.n_critic * (2 if m.step.gp_weight > 0 else 1) for dn, m in methods.items()}
+    jobs = sorted(methods, key=lambda dn: -cost[dn])
 
     def job(dn):
-        records, fake, seconds = train_method(config, *dn)
+        records, fake, seconds = train_method(config, methods[dn])
         logging.info("%s %s: %.0f s", *dn, seconds)
         return records, fake, seconds
 

@@ -5,7 +5,8 @@ critic trains on each toy dataset with weight clipping, with the gradient penalt
 spectrally normalized critic (Miyato et al.; WGAN loss, no penalty, no clipping).
 A critic that reaches the optimum of the WGAN objective over 1-Lipschitz functions gives
 mean D(real) - mean D(fake) = W1(real, fake); the exact W1 of the evaluation point sets (POT's
-network simplex) is the yardstick.
+network simplex) is the yardstick. Each critic's network, optimizer and loss come from a
+`Method` built from the config's shared main-config fields and its own (`config.method.<name>`).
 
 Writes into the workdir
   critic_surfaces.png  the critic's value contours (rows: datasets, columns: methods) with real
@@ -20,82 +21,27 @@ Run: python -m wgan_jax.experiments.critic_surfaces --workdir /tmp/surfaces
 from __future__ import annotations
 
 import functools
-import io
 import math
 import os
 import time
 from typing import Any
 
-import matplotlib
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
 
-matplotlib.use("Agg")
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import ml_collections  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-from jax import lax  # noqa: E402
+from wgan_jax import distances, penalties, registry
+from wgan_jax.experiments import common, training
+from wgan_jax.experiments.training import fixed_generator_batch, fixed_generator_batches
+from wgan_jax.method import Method
+from wgan_jax.models import Models, apply_critic
+from wgan_jax.plotting import plt, save_palette_figure
+from wgan_jax.visualize import toy_grid
 
-from wgan_jax.experiments import common
-from wgan_jax import distances, penalties  # noqa: E402
-from wgan_jax.data import toy  # noqa: E402
-from wgan_jax.models import Models, build_models  # noqa: E402
-from wgan_jax.optim import make_optimizer  # noqa: E402
-from wgan_jax.step import StepConfig, apply_critic, critic_update  # noqa: E402
-from wgan_jax.visualize import toy_grid  # noqa: E402
-
-METHODS = ("clipping", "gp", "spectral")
-METHOD_TITLES = {"clipping": "weight clipping", "gp": "gradient penalty",
-                 "spectral": "spectral norm"}
-
-
-@functools.partial(jax.jit, static_argnames=("dataset", "n"))
-def fixed_generator_batch(dataset: str, key: jax.Array, n: int,
-                          noise_std: float = 1.0) -> tuple[jax.Array, jax.Array]:
-    """`n` real points and `n` fake points; fake = fresh real points + N(0, noise_std^2).
-
-    The fake points come from their own real draw (gan_toy.py adds the noise to the real batch
-    itself): same fake distribution, but the two batches are independent samples, as the
-    two distributions are in a GAN.
-    """
-    k_real, k_base, k_noise = jax.random.split(key, 3)
-    real = toy.sample(dataset, k_real, n)
-    fake = toy.sample(dataset, k_base, n) + noise_std * jax.random.normal(k_noise, (n, 2))
-    return real, fake
-
-
-def make_critic_trainer(models: Models, step_cfg: StepConfig, tx):
-    """A compiled `(params, variables, real, fake, key) -> (params, variables, em_trace)` training
-    the critic alone.
-
-    `variables` are the critic's non-param collections (the spectral norm's power-iteration
-    vectors; empty otherwise). `real` and `fake` are [steps, batch, 2]: one batch per step,
-    consumed by one `lax.scan`; `em_trace` is the batch EM estimate of every step. The datasets
-    share one compilation.
-    """
-
-    @jax.jit
-    def train(params, variables, real, fake, key):
-        def body(carry, xs):
-            p, v, o = carry
-            r, f, k = xs
-            p, v, o, metrics = critic_update(models, step_cfg, tx, p, v, o, r, f, k,
-                                             axis_name=None)
-            return (p, v, o), metrics["em_distance"]
-
-        keys = jax.random.split(key, real.shape[0])
-        (p, v, _), em = lax.scan(body, (params, variables, tx.init(params)), (real, fake, keys))
-        return p, v, em
-
-    return train
-
-
-def fixed_generator_batches(dataset: str, key: jax.Array, steps: int, batch_size: int,
-                            noise_std: float = 1.0) -> tuple[jax.Array, jax.Array]:
-    """Real and fake batches for `steps` steps, each [steps, batch_size, 2]."""
-    real, fake = fixed_generator_batch(dataset, key, steps * batch_size, noise_std)
-    return real.reshape(steps, batch_size, 2), fake.reshape(steps, batch_size, 2)
+# What every critic shares: they start from the same weights and see the same batches.
+SHARED = ("seed", "model.toy_hidden", "model.toy_depth", "num_train_steps", "n_critic",
+          "batch_size")
 
 
 def em_estimate(critic_fn, real, fake) -> float:
@@ -122,23 +68,22 @@ def compare_to_w1(estimate: float, w1: float, lipschitz: float) -> dict[str, flo
             "lipschitz_lower_bound": lipschitz, "ratio_over_lipschitz": ratio / lipschitz}
 
 
-def _method_setup(config: ml_collections.ConfigDict, method: str):
-    if method == "clipping":
-        c = config.clipping
-        tx = make_optimizer(c.optimizer, c.learning_rate, clip_value=c.clip_value)
-        return StepConfig(gp_weight=0.0), tx
-    g = config.gp if method == "gp" else config.spectral
-    lr = g.learning_rate
-    if g.linear_decay:
-        lr = optax.linear_schedule(g.learning_rate, 0.0, config.steps)
-    tx = make_optimizer(g.optimizer, lr, b1=g.b1, b2=g.b2)
-    return StepConfig(gp_weight=g.gp_weight if method == "gp" else 0.0), tx
-
-
-def _method_models(config: ml_collections.ConfigDict, method: str) -> Models:
-    norm = "spectral" if method == "spectral" else "none"
-    return build_models("toy", critic_norm=norm, toy_hidden=config.hidden,
-                        toy_depth=config.depth)
+def validate_config(config: ml_collections.ConfigDict) -> tuple[Method, dict[str, Method]]:
+    """Check the experiment's own fields and build the methods: (the shared settings alone, with
+    a plain critic, {name: Method}); a ConfigError names the first unusable field."""
+    common.check_names(config, "datasets", registry.TOY_DATASETS, "is not a toy dataset")
+    common.check_names(config, "methods", config.method.keys(),
+                       "has no settings under config.method")
+    common.check_positive_ints(config, "eval_points", "grid_size", "plot_points", "dpi")
+    if not config.noise_std > 0:
+        common.fail("noise_std", config.noise_std, "must be positive")
+    # The trainer never reads the dataset: every dataset goes through one compiled trainer.
+    dataset = config.datasets[0]
+    plain = common.build_method(config, dataset=dataset, **{"model.critic_norm": "none"})
+    methods = {n: common.build_method(config, config.method[n], where=f"method.{n}",
+                                      dataset=dataset) for n in config.methods}
+    common.check_shared({f"method.{n}": m for n, m in methods.items()}, plain, SHARED)
+    return plain, methods
 
 
 def _critic_fns(models: Models):
@@ -156,37 +101,6 @@ def _initial_variables(models: Models, init_params, key):
     variables = dict(models.critic.init(key, jnp.zeros((1, 2))))
     variables.pop("params")
     return {"critic": init_params}, variables
-
-
-def save_figure(fig, path: str, dpi: int, colors: int = 128) -> None:
-    """Saves `fig` as a palette PNG: contour plots compress several times smaller that way."""
-    from PIL import Image  # matplotlib depends on Pillow
-
-    buf = io.BytesIO()
-    fig.savefig(buf, dpi=dpi, format="png")
-    plt.close(fig)
-    buf.seek(0)
-    image = Image.open(buf).convert("RGB")
-    image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
-
-
-def validate_config(config: ml_collections.ConfigDict) -> None:
-    """Raises ValueError naming the first field with an unusable value."""
-    for name in config.datasets:
-        if name not in toy.TOY_DATASETS:
-            raise ValueError(f"datasets: unknown toy dataset {name!r}")
-    for method in config.methods:
-        if method not in METHODS:
-            raise ValueError(f"methods must be among {METHODS}, got {method!r}")
-    for field in ("steps", "batch_size", "eval_points", "hidden", "depth", "grid_size"):
-        if config[field] < 1:
-            raise ValueError(f"{field} must be at least 1, got {config[field]}")
-    if not config.noise_std > 0:
-        raise ValueError(f"noise_std must be positive, got {config.noise_std}")
-    if not config.clipping.clip_value > 0:
-        raise ValueError(f"clipping.clip_value must be positive, got {config.clipping.clip_value}")
-    if not config.gp.gp_weight > 0:
-        raise ValueError(f"gp.gp_weight must be positive, got {config.gp.gp_weight}")
 
 
 def _plot(config, surfaces, points, results, path: str) -> None:
@@ -212,28 +126,26 @@ def _plot(config, surfaces, points, results, path: str) -> None:
             ax.set_xticks([])
             ax.set_yticks([])
             res = results[ds][method]
-            ax.set_title(f"{ds}, {METHOD_TITLES[method]}\nestimate/W1 = {res['ratio']:.3g}",
-                         fontsize=8)
+            label = config.method[method].get(common.LABEL) or method
+            ax.set_title(f"{ds}, {label}\nestimate/W1 = {res['ratio']:.3g}", fontsize=8)
     fig.tight_layout()
-    save_figure(fig, path, config.dpi)
+    save_palette_figure(fig, path, config.dpi)
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Trains the critics, writes the figure, points.npz and results.json; returns the numbers."""
-    validate_config(config)
+    plain, methods = validate_config(config)
     os.makedirs(workdir, exist_ok=True)
-    models = {m: _method_models(config, m) for m in config.methods}
+    models = {m: methods[m].models() for m in config.methods}
     grid = jnp.asarray(toy_grid(config.grid_range, config.grid_size))
-    key = jax.random.PRNGKey(config.seed)
+    key = jax.random.PRNGKey(plain.seed)
     k_init, k_train, k_eval = jax.random.split(key, 3)
     # Every dataset and method starts from the same initial critic weights.
-    plain = _method_models(config, "gp").critic
-    init_params = plain.init(k_init, jnp.zeros((1, 2)))["params"]
+    init_params = plain.models().critic.init(k_init, jnp.zeros((1, 2)))["params"]
     init = {m: _initial_variables(models[m], init_params, jax.random.fold_in(k_init, 1))
             for m in config.methods}
 
-    trainers = {m: make_critic_trainer(models[m], *_method_setup(config, m))
-                for m in config.methods}
+    trainers = {m: training.make_critic_trainer(methods[m]) for m in config.methods}
     fns = {m: _critic_fns(models[m]) for m in config.methods}
 
     results: dict[str, Any] = {}
@@ -249,8 +161,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
             jax.random.fold_in(k_eval, 1000 + d_idx), (config.eval_points,))))
         k_data, k_steps = jax.random.split(jax.random.fold_in(k_train, d_idx))
         # Every method sees the same batches.
-        batches = fixed_generator_batches(ds, k_data, config.steps, config.batch_size,
-                                          config.noise_std)
+        batches = fixed_generator_batches(ds, k_data, training.critic_updates(plain),
+                                          plain.batch_size, config.noise_std)
         results[ds], surfaces[ds] = {}, {}
         for method in config.methods:
             start = time.perf_counter()

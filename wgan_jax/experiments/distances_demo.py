@@ -16,15 +16,12 @@ import math
 import os
 from typing import Any
 
-import matplotlib
+import ml_collections
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import ml_collections  # noqa: E402
-import numpy as np  # noqa: E402
-
+from wgan_jax import distances
 from wgan_jax.experiments import common
-from wgan_jax import distances  # noqa: E402
+from wgan_jax.plotting import plt, save_figure
 
 # Seed 002's dirt piles: boxes of dirt per position.
 DIRT_SOURCE = {1: 3, 2: 1, 3: 2}  # P_g
@@ -40,23 +37,21 @@ PLAN_B = ((0, 1), (1, 0))
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
-    """Raises ValueError naming the first field with an unusable value."""
+    """Raises a ConfigError naming the first field with an unusable value."""
     if not config.theta_min < config.theta_max:
-        raise ValueError(
-            f"theta_min must be below theta_max, got {config.theta_min} >= {config.theta_max}"
-        )
+        common.fail("theta_min", config.theta_min,
+                    f"must be below theta_max ({config.theta_max})")
     if config.num_thetas < 3:
-        raise ValueError(f"num_thetas must be at least 3, got {config.num_thetas}")
+        common.fail("num_thetas", config.num_thetas, "must be at least 3")
     if len(config.empirical_thetas) == 0:
-        raise ValueError("empirical_thetas must list at least one theta")
+        common.fail("empirical_thetas", config.empirical_thetas, "must list at least one theta")
     if not all(math.isfinite(float(t)) for t in config.empirical_thetas):
-        raise ValueError(f"empirical_thetas must be finite, got {config.empirical_thetas}")
+        common.fail("empirical_thetas", config.empirical_thetas, "must be finite")
     if config.empirical_n < 2:
-        raise ValueError(f"empirical_n must be at least 2, got {config.empirical_n}")
+        common.fail("empirical_n", config.empirical_n, "must be at least 2")
     if not config.bin_width > 0:
-        raise ValueError(f"bin_width must be positive, got {config.bin_width}")
-    if config.y_bins < 1:
-        raise ValueError(f"y_bins must be at least 1, got {config.y_bins}")
+        common.fail("bin_width", config.bin_width, "must be positive")
+    common.check_positive_ints(config, "y_bins")
 
 
 def _piles(source: dict, target: dict):
@@ -149,8 +144,7 @@ def _plot_parallel_lines(config, rows, path: str) -> None:
     gax.set_title("Only W1 tells θ which way to move")
     gax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def _draw_moves(ax, xs, a, ys, b, plan, label: bool) -> None:
@@ -196,8 +190,7 @@ def _plot_dirt_piles(numbers: dict[str, Any], path: str) -> None:
     hax.set_title(f"An optimal plan γ; W1 = {numbers['optimal_cost_boxes']:g} / "
                   f"{numbers['total_boxes']:g} = {numbers['w1_normalised']:g}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def _plot_plans_ab(numbers: dict[str, Any], path: str) -> None:
@@ -217,8 +210,7 @@ def _plot_plans_ab(numbers: dict[str, Any], path: str) -> None:
     axes[0].legend(fontsize=8, loc="upper right")
     fig.suptitle(f"Optimal plan found by the solver costs {numbers['optimal_cost']:g}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:

@@ -22,24 +22,22 @@ import os
 import time
 from typing import Any
 
-import matplotlib
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from scipy import stats
 
-matplotlib.use("Agg")
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import ml_collections  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from wgan_jax.experiments import common
-from wgan_jax import latent  # noqa: E402
-from wgan_jax.data import toy  # noqa: E402
-from wgan_jax.experiments import compare_losses  # noqa: E402
-from wgan_jax.models import OUTPUT_RANGES, build_models  # noqa: E402
-from wgan_jax.step import apply_generator  # noqa: E402
+from wgan_jax import latent, registry
+from wgan_jax.data import toy
+from wgan_jax.experiments import common, training
+from wgan_jax.method import Method, config_with
+from wgan_jax.models import apply_generator
+from wgan_jax.plotting import plt, save_figure
 
 METHODS = ("lerp", "slerp")
+# The generator of the image strips when the toy one is trained here: gan_mnist.py's DCGAN.
+IMAGE_STRIP_MODEL = {"dataset": "mnist", "model": {"arch": "mnist"}, "evals": ("samples",)}
 
 
 class Generator:
@@ -54,56 +52,52 @@ class Generator:
         return np.asarray(self._fn(jnp.asarray(z, jnp.float32)))
 
 
-def validate_config(config: ml_collections.ConfigDict) -> None:
-    """Raises ValueError naming the first field with an unusable value."""
-    for name in ("num_steps", "batch_size", "toy_hidden", "toy_depth", "num_pairs_drawn",
-                 "num_pairs_stats", "strip_pairs"):
-        if not isinstance(config[name], int) or config[name] < 1:
-            raise ValueError(f"{name} must be a positive integer, got {config[name]!r}")
+def validate_config(config: ml_collections.ConfigDict) -> Method | None:
+    """Check the experiment's own fields and, unless a generator is loaded, build the method
+    that trains the toy generator; a ConfigError names the first unusable field."""
+    common.check_positive_ints(config, "num_pairs_drawn", "num_pairs_stats", "strip_pairs")
     for name in ("path_points", "strip_points"):
         if config[name] < 2:
-            raise ValueError(f"{name} must be at least 2, got {config[name]}")
-    if not config.workdir_to_load and config.dataset not in toy.TOY_DATASETS:
-        raise ValueError(f"dataset must be one of {toy.TOY_DATASETS}, got {config.dataset!r}")
+            common.fail(name, config[name], "must be at least 2")
     if not 0 <= config.min_drawn_angle_deg <= 150:
-        raise ValueError("min_drawn_angle_deg must be in [0, 150], got "
-                         f"{config.min_drawn_angle_deg}")
+        common.fail("min_drawn_angle_deg", config.min_drawn_angle_deg, "must be in [0, 150]")
     if any(int(d) < 1 for d in config.norm_dims):
-        raise ValueError(f"norm_dims must be positive, got {config.norm_dims}")
+        common.fail("norm_dims", config.norm_dims, "every latent size must be positive")
+    if config.workdir_to_load:
+        return None
+    if config.dataset not in registry.TOY_DATASETS:
+        common.fail("dataset", config.dataset, f"choose a toy dataset: {registry.TOY_DATASETS}")
+    return common.build_method(config)
 
 
-def train_toy_generator(config: ml_collections.ConfigDict) -> Generator:
-    """A toy generator trained for `config.num_steps` steps with the `config.train` settings."""
-    run_cfg = ml_collections.ConfigDict({
-        "num_seeds": 1, "seed": config.seed, "num_steps": config.num_steps,
-        "toy_hidden": config.toy_hidden, "toy_depth": config.toy_depth})
-    state = compare_losses.init_states(run_cfg, config.train)
-    train = compare_losses.make_chunk(compare_losses.step_config(config.train), config.dataset,
-                                      config.train.n_critic, config.batch_size, config.num_steps)
-    data_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0xDA7A)[None]
+def train_toy_generator(method: Method) -> Generator:
+    """The EMA generator of `method` (a toy method) after `num_train_steps` steps."""
+    state = training.stacked_states(method, [method.seed])
+    train = training.make_toy_chunk(method, method.num_train_steps)
+    data_key = jax.random.fold_in(jax.random.PRNGKey(method.seed), 0xDA7A)[None]
     state, _ = train(state, data_key)
     state = jax.tree.map(lambda x: x[0], state)
-    return Generator(state.models, state.g_params, state.g_vars, "toy", config.dataset)
+    return Generator(state.models, state.g_ema, state.g_vars, "toy", method.dataset)
 
 
 def load_generator(workdir: str) -> Generator:
     """The EMA generator of the latest checkpoint in a run.py workdir (its config.json says
     which model it is)."""
-    from wgan_jax import checkpoint, train  # training-program imports only when loading
+    from wgan_jax import checkpoint  # training-program imports only when loading
 
     with open(os.path.join(workdir, "config.json")) as f:
-        run_config = ml_collections.ConfigDict(json.load(f))
+        method = Method.from_config(config_with(json.load(f)))
     mngr = checkpoint.manager(os.path.join(workdir, "checkpoints"))
-    state, step = checkpoint.restore_latest(mngr, train.initial_state(run_config))
+    state, step = checkpoint.restore_latest(mngr, method.init_state())
     if step == 0:
         raise FileNotFoundError(f"no checkpoint under {workdir}/checkpoints")
-    dataset = run_config.dataset if run_config.model.arch == "toy" else None
-    return Generator(state.models, state.g_ema, state.g_vars, run_config.model.arch, dataset)
+    dataset = method.dataset if method.data.is_toy else None
+    return Generator(state.models, state.g_ema, state.g_vars, method.model.arch, dataset)
 
 
 def untrained_image_generator(seed: int) -> Generator:
     """The mnist DCGAN generator at its initial weights."""
-    models = build_models("mnist")
+    models = Method.from_config(config_with(IMAGE_STRIP_MODEL)).models()
     variables = dict(models.generator.init(jax.random.PRNGKey(seed),
                                            jnp.zeros((1, models.latent_dim))))
     params = variables.pop("params")
@@ -134,7 +128,8 @@ def norm_along_paths(dim: int, num_pairs: int, n: int, rng: np.random.Generator)
 
 def _near_mode(points: np.ndarray, dataset: str) -> np.ndarray:
     """Whether each point lies within 3 std of a mixture centre (the high-quality test)."""
-    centers, std = toy.mode_centers(dataset), toy.mode_std(dataset)
+    mixture = registry.mixture(dataset)
+    centers, std = mixture.mode_centers(), mixture.mode_std()
     d = np.linalg.norm(points[..., None, :] - centers, axis=-1)
     return d.min(axis=-1) <= 3.0 * std
 
@@ -148,14 +143,14 @@ def toy_path_numbers(gen: Generator, config, rng: np.random.Generator) -> dict[s
         x = gen(p.reshape(-1, gen.latent_dim)).reshape(p.shape[:2] + (-1,))
         rec = {"data_path_length_mean": float(
             np.linalg.norm(np.diff(x, axis=0), axis=-1).sum(axis=0).mean())}
-        if gen.dataset in compare_losses.MIXTURES:
+        if gen.dataset in registry.MIXTURES:
             near = _near_mode(x, gen.dataset)  # [n, pairs]
             rec.update(near_mode_along_t=near.mean(axis=1).tolist(),
                        near_mode_fraction=float(near.mean()),
                        near_mode_interior=float(near[1:-1].mean()),
                        midpoint_near_mode=float(near[config.path_points // 2].mean()))
         out[m] = rec
-    if gen.dataset in compare_losses.MIXTURES:
+    if gen.dataset in registry.MIXTURES:
         # Its own generator of random numbers: the pairs drawn elsewhere stay the same.
         out["near_mode_by_latent_norm"] = near_mode_by_norm(gen, 200_000, config.seed + 1)
     return out
@@ -229,8 +224,7 @@ def _plot_toy_paths(gen: Generator, config, rng, path: str) -> None:
                  f"{config.min_drawn_angle_deg:g} deg apart; colour = t from 0 (purple) to 1 "
                  "(yellow); grey circles |z| = 1, 2, 3", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def _plot_norms(norms: list[dict], toy_numbers: dict | None, n: int, path: str) -> None:
@@ -256,8 +250,7 @@ def _plot_norms(norms: list[dict], toy_numbers: dict | None, n: int, path: str) 
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def _plot_strip(gen: Generator, config, rng, path: str, label: str) -> dict[str, Any]:
@@ -272,7 +265,7 @@ def _plot_strip(gen: Generator, config, rng, path: str, label: str) -> dict[str,
         hi = max(float(x.max()) for x in strips.values())
         label = "untrained; one contrast stretch for all images"
     else:
-        lo, hi = OUTPUT_RANGES[gen.arch]
+        lo, hi = registry.arch(gen.arch).output_range
     fig, axes = plt.subplots(len(rows), config.strip_points,
                              figsize=(0.9 * config.strip_points, 1.05 * len(rows)),
                              squeeze=False)
@@ -293,8 +286,7 @@ def _plot_strip(gen: Generator, config, rng, path: str, label: str) -> dict[str,
     fig.suptitle(f"{gen.arch} generator ({label}), latent size {gen.latent_dim}; "
                  "under each image its |z|", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
     return {"pixel_std_along_t": contrast}
 
 
@@ -302,7 +294,7 @@ def run(config: ml_collections.ConfigDict, workdir: str,
         generator: Generator | None = None) -> dict[str, Any]:
     """Gets a generator (`generator` if given, else loaded or trained as the config says),
     writes the figures and results.json into workdir, returns the numbers."""
-    validate_config(config)
+    method = validate_config(config)
     os.makedirs(workdir, exist_ok=True)
     start = time.perf_counter()
     rng = np.random.default_rng(config.seed)
@@ -312,7 +304,8 @@ def run(config: ml_collections.ConfigDict, workdir: str,
     elif config.workdir_to_load:
         gen, source = load_generator(config.workdir_to_load), config.workdir_to_load
     else:
-        gen, source = train_toy_generator(config), f"trained here for {config.num_steps} steps"
+        gen = train_toy_generator(method)
+        source = f"trained here for {method.num_train_steps} steps"
     results["generator"] = {"arch": gen.arch, "dataset": gen.dataset,
                             "latent_dim": gen.latent_dim, "source": source}
     dims = sorted({int(d) for d in config.norm_dims} | {gen.latent_dim})
