@@ -5,7 +5,8 @@
     python run.py --config=configs/wgan.py:fashion_mnist
     python run.py --config=configs/wgan.py:cifar10        # gan_cifar.py MODE='wgan'
     python run.py --config=configs/wgan.py:celeba64       # the WGAN paper's DCGAN (its LSUN model)
-    python run.py --config=configs/wgan.py:fashion_mnist_mlp  # the seed WGAN's MLPs (also mnist_mlp)
+    python run.py --config=configs/wgan.py:fashion_mnist_mlp  # the seed WGAN's MLPs
+    python run.py --config=configs/wgan.py:mnist_mlp
 
 Paper defaults (Algorithm 1): RMSProp lr 5e-5 (TF1/official: decay 0.9, mean square started at 1,
 eps inside the sqrt), clip c = 0.01 applied after every critic step to every critic parameter
@@ -13,7 +14,8 @@ eps inside the sqrt), clip c = 0.01 applied after every critic step to every cri
 Official architecture changes in this mode: mnist adds batch norm to G and D, cifar adds it to D.
 celeba64 trains the WGAN paper's own 64x64 DCGAN (model.arch='dcgan64': the PyTorch code's 4x4
 kernels, no biases, N(0, 0.02) init, latent 100, batch norm in G and in D after its first conv);
-`--config.model.arch=celeba64` gives gan_64x64.py's 5x5 DCGAN with batch norm in D instead. Batch 64 (paper) except the toy (256) and mnist (50), as the official scripts.
+`--config.model.arch=celeba64` gives gan_64x64.py's 5x5 DCGAN with batch norm in D instead.
+Batch 64 (paper) except the toy (256) and mnist (50), as the official scripts.
 `critic_warmup=True` turns on the official code's schedule (100 critic iterations for the first 25
 generator steps and every 500th); it is off by default because the paper does not describe it.
 

@@ -9,7 +9,8 @@
     python run.py --config=configs/wgan_gp.py:celeba64      # gan_64x64.py's DCGAN on CelebA
 
 Variants: the arg picks one of `toy` (default), `toy_paper`, `8gaussians`, `swissroll`,
-`mnist`, `fashion_mnist`, `fashion_mnist_fast`, `cifar10`, `celeba64`; single fields by `--config.field=value`.
+`mnist`, `fashion_mnist`, `fashion_mnist_fast`, `cifar10`, `celeba64`; single fields by
+`--config.field=value`.
 `--config.model.arch=dcgan64` swaps celeba64's model for the WGAN paper's PyTorch DCGAN (4x4
 kernels, no biases; its critic batch norm is replaced by `model.critic_norm`, 'none' here).
 
@@ -19,9 +20,9 @@ Paper/official defaults: lambda 10 (0.1 on the toy), n_critic 5, Adam(1e-4, b1=0
 
 Deviation (variant `toy`, the default): to finish on a 2-core CPU in under 10 minutes it trains
 3,000 steps at lr 2e-3 (20x the paper's) decaying linearly to 0, and samples/evaluates an EMA
-(decay 0.99) of the generator weights. What it reaches, in how long, and the settings tried on the way: docs/EXPERIMENTS.md, "The
-default toy run". At the paper's lr 1e-4 the toy needs far more steps; `toy_paper` keeps the
-paper's values.
+(decay 0.99) of the generator weights. What it reaches, in how long, and the settings tried on
+the way: docs/EXPERIMENTS.md, "The default toy run". At the paper's lr 1e-4 the toy needs far
+more steps; `toy_paper` keeps the paper's values.
 
 Variant `fashion_mnist_fast`: gan_mnist.py's WGAN-GP on Fashion-MNIST sized for a 2-core CPU
 (1,500 generator steps, ~0.75 steps/s there): lr 5e-4 (5x the paper's) decaying linearly to 0
@@ -30,7 +31,6 @@ at the paper's lr 1e-4 the samples are still blurry after a few hundred steps; b
 lambda 10 as the paper.
 """
 from wgan_jax.config import base_config
-
 
 # variant: (dataset, model.arch, model.generator_norm, batch_size) of the official scripts;
 # gan_cifar.py and gan_64x64.py use batch norm in G in every mode, gan_mnist.py only in WGAN mode.

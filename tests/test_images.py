@@ -6,7 +6,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 tfds = pytest.importorskip("tensorflow_datasets")
 
-from wgan_jax import registry
+from wgan_jax import registry  # noqa: E402
 from wgan_jax.data import images  # noqa: E402
 
 

@@ -8,9 +8,6 @@ import pytest
 
 from wgan_jax import layers
 
-
-
-
 K = 5
 CIN, COUT = 2, 3
 # 'SAME' stride-2 pads (before, after) from the reference table, written out by hand.
@@ -154,7 +151,7 @@ def test_deconv_official_tap_convention(impl, h):
             np.testing.assert_array_equal(y[n, :, :, c], want, err_msg=f"{(i, j, a, b)}")
 
 
-# ---------------------------------------------------------------- stride-1 conv (DCGAN extra layers)
+# ---------------------------------------------------------------- stride-1 conv (extra layers)
 
 
 @pytest.mark.parametrize("size", [4, 7])

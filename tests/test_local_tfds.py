@@ -54,7 +54,7 @@ def tiny_source(tmp_path_factory):
 
 
 def _as_sorted_pairs(images, labels):
-    pairs = [(img.tobytes(), int(lab)) for img, lab in zip(images, labels)]
+    pairs = [(img.tobytes(), int(lab)) for img, lab in zip(images, labels, strict=True)]
     return sorted(pairs)
 
 

@@ -8,13 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wgan_jax import layers
-from wgan_jax import registry
+from wgan_jax import layers, registry
 from wgan_jax.models import ARCHS, build_models
 from wgan_jax.models.common import flatten_nchw, unflatten_nchw
 from wgan_jax.state import param_count
-
-
 
 
 def _inputs(models, batch=2):

@@ -8,9 +8,6 @@ import pytest
 
 from wgan_jax import optim
 
-
-
-
 C = 0.01
 ULP = float(np.spacing(np.float32(C)))
 

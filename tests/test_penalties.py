@@ -15,8 +15,6 @@ from wgan_jax.models.dcgan import DCGANCritic
 from wgan_jax.models.mlp import MLPCritic
 
 
-
-
 def _linear_critic(w, b):
     """D(x) = <w, x> + b for x of any per-example shape; its input gradient is w everywhere."""
     return lambda x: x.reshape(x.shape[0], -1) @ w.reshape(-1) + b

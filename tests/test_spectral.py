@@ -5,10 +5,9 @@ import pytest
 
 from configs import spectral
 from wgan_jax import train
-from wgan_jax.models import build_models
+from wgan_jax.models import apply_critic, build_models
 from wgan_jax.optim import make_optimizer
 from wgan_jax.state import create_train_state
-from wgan_jax.models import apply_critic
 from wgan_jax.step import StepConfig, critic_update, generator_update
 
 
@@ -27,12 +26,12 @@ def test_power_iteration_vectors_update_in_critic_steps_only():
     new_state, _ = critic_update(state, cfg, real, fake, jax.random.PRNGKey(2), axis_name=None)
     d_vars = new_state.d_vars
     changed = [not np.allclose(a, b) for a, b in zip(jax.tree.leaves(state.d_vars),
-                                                      jax.tree.leaves(d_vars))]
+                                                      jax.tree.leaves(d_vars), strict=True)]
     assert any(changed)
     # The generator step reads the critic but returns no critic variables, and the critic
     # call it makes leaves them as they were.
     _, new = apply_critic(state.models, state.d_params, state.d_vars, fake, False)
-    for a, b in zip(jax.tree.leaves(state.d_vars), jax.tree.leaves(new)):
+    for a, b in zip(jax.tree.leaves(state.d_vars), jax.tree.leaves(new), strict=True):
         np.testing.assert_array_equal(a, b)
     out = generator_update(state, cfg, jax.random.PRNGKey(3), 8, axis_name=None)
     assert len(out) == 4 and out[3]["generator_loss"].shape == ()

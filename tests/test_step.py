@@ -12,14 +12,14 @@ import numpy as np
 import optax
 import pytest
 
+from wgan_jax import parallel
 from wgan_jax import step as step_mod
 from wgan_jax.models import Models, build_models
 from wgan_jax.models.dcgan import DCGANCritic, DCGANGenerator
 from wgan_jax.optim import make_optimizer
-from wgan_jax.state import create_train_state
-from wgan_jax import parallel
 from wgan_jax.parallel import batch_sharding, make_mesh, replicated
-from wgan_jax.step import StepConfig, make_train_step, metric_names
+from wgan_jax.state import create_train_state
+from wgan_jax.step import StepConfig, make_train_step
 
 N_CRITIC, BATCH, CALLS = 5, 8, 3
 CLIP = 0.01

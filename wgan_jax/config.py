@@ -77,6 +77,21 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval.num_samples = 2500  # samples for modes_covered / high_quality_fraction
     c.eval.w1_samples = 2000  # real and generated points for the exact W1
     c.eval.num_sample_images = 64
+    # Image quality ('inception' and 'classifier' evaluators, wgan_jax/evaluators/quality.py).
+    c.eval.inception_weights = ml_collections.FieldReference(None, field_type=str)
+    c.eval.inception_every_steps = 5000
+    c.eval.inception_num_samples = 10_000  # generated samples per evaluation
+    c.eval.inception_resize = "tf1"  # preprocessing mode: 'tf1' (TTUR, IS code) or 'pytorch'
+    c.eval.kid_subset_size = 1000
+    c.eval.kid_num_subsets = 100
+    c.eval.pr_k = 3  # neighbours of improved precision/recall (Kynkaanniemi et al.)
+    c.eval.is_num_splits = 10  # Inception Score (and classifier score) splits
+    c.eval.classifier_every_steps = 1000
+    c.eval.classifier_num_samples = 10_000
+    c.eval.reference_split = "train"  # real images behind the cached reference statistics
+    c.eval.reference_num_samples = 10_000
+    # Where reference statistics are cached; None: <data_dir>/wgan_jax_reference_stats.
+    c.eval.stats_dir = ml_collections.FieldReference(None, field_type=str)
     return c
 
 
@@ -98,11 +113,50 @@ def _validate_evals(config: ml_collections.ConfigDict) -> None:
         if name not in registry.EVALUATORS:
             _fail("evals", evals,
                   f"unknown evaluator {name!r}; choose from {tuple(registry.EVALUATORS)}")
-        if registry.EVALUATORS[name] == "toy" and not registry.dataset(config.dataset).is_toy:
+        needs, data = registry.EVALUATORS[name], registry.dataset(config.dataset)
+        if needs == "toy" and not data.is_toy:
             _fail("evals", evals, f"evaluator {name!r} needs a toy dataset, but dataset is "
                   f"{config.dataset!r}; drop it, e.g. config.evals=('samples',)")
+        if needs in ("image", "classifier") and data.is_toy:
+            _fail("evals", evals, f"evaluator {name!r} needs an image dataset, but dataset is "
+                  f"{config.dataset!r}; drop it")
+        if needs == "classifier" and not data.classifier:
+            with_weights = [d.name for d in registry.DATASETS.values() if d.classifier]
+            _fail("evals", evals, f"evaluator {name!r} has no committed classifier for "
+                  f"{config.dataset!r} (only for {with_weights}); train one with "
+                  "`python -m wgan_jax.quality.train_classifier` or drop it")
     if len(set(evals)) != len(evals):
         _fail("evals", evals, "names an evaluator twice")
+    e = config.eval
+    for f in ("inception_every_steps", "inception_num_samples", "kid_subset_size",
+              "kid_num_subsets", "pr_k", "is_num_splits", "classifier_every_steps",
+              "classifier_num_samples",
+              "reference_num_samples"):
+        _positive_int(config, f"eval.{f}")
+    from wgan_jax.quality.preprocess import PREPROCESSING_MODES
+    if e.inception_resize not in PREPROCESSING_MODES:
+        _fail("eval.inception_resize", e.inception_resize,
+              f"choose one of {sorted(PREPROCESSING_MODES)}")
+    if "classifier" in evals and e.classifier_num_samples < e.is_num_splits:
+        _fail("eval.is_num_splits", e.is_num_splits,
+              f"the classifier score splits {e.classifier_num_samples} samples "
+              "(classifier_num_samples); lower is_num_splits or raise that")
+    if "inception" in evals:
+        if e.inception_weights and not os.path.isfile(os.path.expanduser(e.inception_weights)):
+            _fail("eval.inception_weights", e.inception_weights,
+                  "no such file; convert pytorch-fid's weights with `python -m "
+                  "wgan_jax.quality.convert_inception` and pass the output file")
+        smallest = min(e.inception_num_samples, e.reference_num_samples)
+        if e.kid_subset_size > smallest:
+            _fail("eval.kid_subset_size", e.kid_subset_size,
+                  f"KID subsets are drawn from {smallest} samples (inception_num_samples, "
+                  "reference_num_samples); lower kid_subset_size or raise those")
+        if e.inception_num_samples < e.is_num_splits:
+            _fail("eval.is_num_splits", e.is_num_splits,
+                  f"the Inception Score splits {e.inception_num_samples} samples "
+                  "(inception_num_samples); lower is_num_splits or raise that")
+        if smallest <= e.pr_k:
+            _fail("eval.pr_k", e.pr_k, f"needs more than k={e.pr_k} samples on each side")
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:

@@ -148,7 +148,8 @@ def critic_iterations(step: int, n_critic: int, warmup: bool) -> int:
 
 
 def config_with(overrides: Mapping[str, Any] | ml_collections.ConfigDict | None = None,
-                base: ml_collections.ConfigDict | None = None, **fields) -> ml_collections.ConfigDict:
+                base: ml_collections.ConfigDict | None = None,
+                **fields) -> ml_collections.ConfigDict:
     """A full config: `base` (default `base_config()`) with `overrides` and `fields` applied.
 
     Keys are config field names, nested ones either as sub-dicts or dotted ('model.arch'). An

@@ -50,6 +50,8 @@ class Dataset:
     crop: tuple[int, int] | None = None
     cache: bool = True
     local_source: str | None = None
+    classifier: bool = False  # the project's classifier has committed weights for it
+
 
     @property
     def is_toy(self) -> bool:
@@ -84,7 +86,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
     # gan_mnist.py's generator ends in a sigmoid: pixels in [0, 1].
     Dataset("mnist", (28, 28, 1), ("mnist", "mlp"), (0.0, 1.0), "mnist"),
     Dataset("fashion_mnist", (28, 28, 1), ("mnist", "mlp"), (0.0, 1.0), "fashion_mnist",
-            local_source="/usr/share/datasets/fashion-mnist"),
+            local_source="/usr/share/datasets/fashion-mnist", classifier=True),
     Dataset("cifar10", (32, 32, 3), ("cifar",), (-1.0, 1.0), "cifar10"),
     # CelebA images are 218x178 (HxW); the central 178x178 square is resized to 64x64, and
     # ~20 GB decoded do not fit in memory.
@@ -103,9 +105,10 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
          "the WGAN paper's PyTorch DCGAN (4x4 kernels, no biases)"),
 )}
 
-# Evaluator name -> the data it needs ('any', 'toy', 'image'); their builders are in
-# wgan_jax/evaluators.
-EVALUATORS: dict[str, str] = {"samples": "any", "toy": "toy"}
+# Evaluator name -> the data it needs ('any', 'toy', 'image', or 'classifier': an image set with
+# committed classifier weights); their builders are in wgan_jax/evaluators.
+EVALUATORS: dict[str, str] = {"samples": "any", "toy": "toy", "inception": "image",
+                              "classifier": "classifier"}
 
 TOY_DATASETS = tuple(n for n, d in DATASETS.items() if d.is_toy)
 MIXTURES = tuple(n for n, d in DATASETS.items() if d.mixture is not None)

@@ -99,6 +99,31 @@ def prepare_if_missing(dataset: str, data_dir: str | None,
     return True
 
 
+def load_images(dataset: str, split: str, *, data_dir: str | None, num: int) -> np.ndarray:
+    """The first `num` images of `split` (TFDS order, no shuffling) as float32 in the model's
+    range, (num, H, W, C): the real side of image-quality metrics. Fewer if the split is
+    smaller; DatasetNotFoundError if it is not prepared."""
+    spec = _spec(dataset)
+    hide_accelerators_from_tf()
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(spec.tfds_name, data_dir=data_dir)
+    try:
+        ds = builder.as_dataset(split=split, shuffle_files=False)
+    except AssertionError as e:
+        if "could not find data" not in str(e):
+            raise
+        raise DatasetNotFoundError(
+            _missing_message(dataset, spec.tfds_name, str(builder.data_dir))) from None
+    ds = ds.take(num).map(lambda ex: preprocess(ex["image"], dataset),
+                          num_parallel_calls=tf.data.AUTOTUNE).batch(1000)
+    parts = list(tfds.as_numpy(ds))
+    if not parts:
+        return np.zeros((0,) + spec.shape, np.float32)
+    return np.concatenate(parts).astype(np.float32)
+
+
 def _missing_message(dataset: str, tfds_name: str, where: str) -> str:
     if dataset in ("mnist", "fashion_mnist"):
         source = {

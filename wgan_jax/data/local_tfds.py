@@ -173,7 +173,7 @@ def _builder_classes():
             def _generate_examples(self, split):
                 images, labels = read_split(self._source_dir, str(split))
                 pngs = _encode_pngs(images)
-                for index, (png, label) in enumerate(zip(pngs, labels)):
+                for index, (png, label) in enumerate(zip(pngs, labels, strict=True)):
                     yield index, {"image": png, "label": label}
 
         LocalBuilder.__name__ = LocalBuilder.__qualname__ = f"Local{base.__name__}"

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from wgan_jax import registry
 from wgan_jax.layers import default_conv_impl
-from wgan_jax.models.apply import (Models, apply_critic, apply_generator,
-                                   with_axis_name)
+from wgan_jax.models.apply import Models, apply_critic, apply_generator, with_axis_name
 from wgan_jax.models.common import CRITIC_NORMS, GENERATOR_NORMS
 from wgan_jax.models.dcgan import DCGANCritic, DCGANGenerator
 from wgan_jax.models.mlp import MLPCritic, MLPGenerator

@@ -20,8 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from wgan_jax import layers
-from wgan_jax.models.common import (
-    Conv, Deconv, Linear, flatten_nchw, normalize, unflatten_nchw)
+from wgan_jax.models.common import Conv, Deconv, Linear, flatten_nchw, normalize, unflatten_nchw
 
 
 class DCGANGenerator(nn.Module):

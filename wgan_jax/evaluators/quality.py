@@ -1,0 +1,152 @@
+"""Image-quality evaluators: Inception metrics (FID, KID, IS, precision/recall) and the offline
+Fréchet classifier distance, on samples of the EMA generator against cached real statistics.
+
+The real side (features of the first `reference_num_samples` images of a split, their mean and
+covariance) is computed once per dataset, split, preprocessing and network and cached next to
+the data (`quality.reference`), so an evaluation costs only the generated samples.
+"""
+from __future__ import annotations
+
+import jax
+import numpy as np
+from absl import logging
+
+from wgan_jax import registry
+from wgan_jax.evaluators.base import Networks, fixed_latents
+from wgan_jax.quality import metrics, reference
+from wgan_jax.state import TrainState
+
+GENERATE_BATCH = 250  # generator batch when drawing many samples (bounded memory)
+INCEPTION_BATCH = 50  # 299x299x3 float32 images per Inception call
+
+
+def generate(networks: Networks, state: TrainState, z: jax.Array) -> np.ndarray:
+    """The EMA generator's samples for latents `z`, in batches of GENERATE_BATCH."""
+    return np.concatenate([networks.generate(state, z[i:i + GENERATE_BATCH])
+                           for i in range(0, len(z), GENERATE_BATCH)])
+
+
+class InceptionFeatures:
+    """pool3 features and 1008-way logits of images in a value range, preprocessed as the named
+    mode (`quality.preprocess.PREPROCESSING_MODES`) one batch at a time."""
+
+    def __init__(self, params, value_range, mode: str):
+        from wgan_jax.quality import preprocess
+        self.params = params
+        self.mode = mode
+        lo, hi = value_range
+        self._prep = jax.jit(lambda x: preprocess.inception_input(x, (lo, hi), mode))
+
+    def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(pool3 (N, 2048), logits (N, 1008) without the fc bias).
+
+        The improved-GAN Inception Score code (and torch-fidelity's `logits_unbiased`) takes
+        the softmax of pool3 @ W without the bias; published scores are comparable with that.
+        """
+        from wgan_jax.quality import inception
+        pools = []
+        for i in range(0, len(images), INCEPTION_BATCH):
+            x = np.asarray(self._prep(images[i:i + INCEPTION_BATCH]))
+            pools.append(inception.extract(self.params, x, batch_size=INCEPTION_BATCH)[0])
+        pool = np.concatenate(pools)
+        kernel = np.asarray(self.params["params"]["fc"]["kernel"], np.float64)
+        return pool, (pool.astype(np.float64) @ kernel).astype(np.float32)
+
+
+def real_images(dataset: str, split: str, data_dir: str | None, num: int) -> np.ndarray:
+    """The first `num` images of a split; a clear error if the split is too small."""
+    from wgan_jax.data import images
+    out = images.load_images(dataset, split, data_dir=data_dir, num=num)
+    if len(out) < num:
+        raise ValueError(f"the {split!r} split of {dataset!r} has {len(out)} images, fewer "
+                         f"than the {num} asked for reference statistics; lower "
+                         "config.eval.reference_num_samples")
+    return out
+
+
+class InceptionEvaluator:
+    """fid, kid (+ kid_std), inception_score (+ _std), precision, recall (k nearest neighbours)
+    with pytorch-fid's Inception-v3 weights, converted once (`quality.convert_inception`).
+
+    Without weights the metrics are skipped with one log line saying how to enable them.
+    """
+
+    name = "inception"
+
+    def __init__(self, networks: Networks, dataset: str, arch: str, *, every_steps: int,
+                 seed: int, weights: str | None, num_samples: int, resize: str,
+                 reference_split: str, reference_num_samples: int, kid_subset_size: int,
+                 kid_num_subsets: int, pr_k: int, is_num_splits: int, data_dir: str | None,
+                 stats_dir: str | None):
+        self.every_steps = every_steps
+        self.features = None
+        if not weights:
+            logging.warning(
+                "inception metrics (fid, kid, inception_score, precision, recall) skipped: no "
+                "weights. Get pytorch-fid's pt_inception-2015-12-05-6726825d.pth, convert it "
+                "with `python -m wgan_jax.quality.convert_inception --source FILE.pth --out "
+                "inception_fid.npz`, and set config.eval.inception_weights=inception_fid.npz")
+            return
+        self.networks = networks
+        from wgan_jax.quality import convert_inception
+        self.features = InceptionFeatures(convert_inception.load_inception_params(weights),
+                                          registry.arch(arch).output_range, resize)
+        self.z = fixed_latents(seed + 7, num_samples, networks.models.latent_dim)
+        self.kid = (kid_num_subsets, kid_subset_size)
+        self.pr_k, self.is_num_splits = pr_k, is_num_splits
+        key = reference.cache_key(dataset, reference_split, resize, "inception-2015-12-05",
+                                  reference_num_samples)
+        self.real = reference.load_or_compute(
+            stats_dir or reference.default_cache_dir(data_dir), key,
+            lambda: self.features(real_images(dataset, reference_split, data_dir,
+                                              reference_num_samples))[0])
+
+    def run(self, state: TrainState) -> dict[str, float]:
+        if self.features is None:
+            return {}
+        return self.score(generate(self.networks, state, self.z))
+
+    def score(self, fake: np.ndarray) -> dict[str, float]:
+        """The metrics of images `fake` in the architecture's value range."""
+        pool, logits = self.features(fake)
+        mu, sigma = metrics.feature_statistics(pool)
+        kid, kid_std = metrics.kernel_inception_distance(
+            self.real["features"], pool, num_subsets=self.kid[0], subset_size=self.kid[1])
+        score, score_std = metrics.inception_score(logits, self.is_num_splits)
+        precision, recall = metrics.precision_recall(self.real["features"], pool, k=self.pr_k)
+        return {"fid": metrics.frechet_distance(self.real["mu"], self.real["sigma"], mu, sigma),
+                "kid": kid, "kid_std": kid_std, "inception_score": score,
+                "inception_score_std": score_std, "precision": precision, "recall": recall}
+
+
+class ClassifierEvaluator:
+    """frechet_classifier_distance and classifier_score (+ _std) on the project's own classifier
+    of the dataset (`quality.classifier`): offline, cheap, and comparable only with numbers from
+    the same committed weights (not with published FIDs)."""
+
+    name = "classifier"
+
+    def __init__(self, networks: Networks, dataset: str, *, every_steps: int, seed: int,
+                 num_samples: int, reference_split: str, reference_num_samples: int,
+                 is_num_splits: int, data_dir: str | None, stats_dir: str | None):
+        from wgan_jax.quality import classifier, offline
+        self.is_num_splits = is_num_splits
+        self.networks, self.every_steps = networks, every_steps
+        self.params = classifier.load_classifier(dataset)
+        self._offline = offline
+        self.z = fixed_latents(seed + 7, num_samples, networks.models.latent_dim)
+        key = reference.cache_key(dataset, reference_split, "none", f"classifier-{dataset}",
+                                  reference_num_samples)
+        self.real = reference.load_or_compute(
+            stats_dir or reference.default_cache_dir(data_dir), key,
+            lambda: classifier.extract(self.params, real_images(
+                dataset, reference_split, data_dir, reference_num_samples))[0])
+
+    def run(self, state: TrainState) -> dict[str, float]:
+        return self.score(generate(self.networks, state, self.z))
+
+    def score(self, fake: np.ndarray) -> dict[str, float]:
+        """The metrics of images `fake` (N, 28, 28, 1) in [0, 1]."""
+        return self._offline.score_images(self.params, fake,
+                                          (self.real["mu"], self.real["sigma"]),
+                                          num_splits=self.is_num_splits)
