@@ -1,6 +1,12 @@
-"""Train a WGAN / WGAN-GP: `python run.py --config=configs/wgan_gp.py [--workdir=DIR]`."""
+"""Train a WGAN / WGAN-GP: `python run.py --config=configs/wgan_gp.py [--workdir=DIR]`.
+
+Exit status: 0 when the run finished or was preempted (SIGTERM) after saving a checkpoint;
+2 for a user error (bad config or flags, missing data set, unusable workdir or checkpoint),
+printed as one message; 1 with a traceback for anything unexpected.
+"""
 import datetime
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -13,6 +19,11 @@ config_flags.DEFINE_config_file(
     "fields with --config.field=value.", lock_config=True)
 flags.DEFINE_string("workdir", None, "Run directory (metrics, samples, checkpoints); an existing "
                     "one with checkpoints is resumed. Default: a new folder under runs/.")
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0's coordinator, for a "
+                    "multi-process run started by hand (with --num_processes and --process_id); "
+                    "not needed on a Cloud TPU slice or SLURM, where JAX finds its peers.")
+flags.DEFINE_integer("num_processes", None, "Number of processes of a run started by hand.")
+flags.DEFINE_integer("process_id", None, "This process's index in [0, --num_processes).")
 flags.mark_flags_as_required(["config"])
 
 
@@ -21,18 +32,27 @@ def _quiet_library_info(record) -> bool:
     return record.levelno >= 30 or "orbax" not in record.pathname
 
 
-def _multi_host() -> bool:
-    """True on a multi-host Cloud TPU slice, a multi-task SLURM job, or with an explicit
-    coordinator (JAX_COORDINATOR_ADDRESS)."""
-    env = os.environ
-    return ("," in env.get("TPU_WORKER_HOSTNAMES", "")
-            or int(env.get("SLURM_NTASKS", "1")) > 1
-            or bool(env.get("JAX_COORDINATOR_ADDRESS")))
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """The errors that mean the command or its inputs need fixing, not the code."""
+    from wgan_jax.checkpoint import CheckpointError
+    from wgan_jax.config import ConfigError
+    from wgan_jax.data.images import DatasetNotFoundError
+    from wgan_jax.distributed import LayoutError
+    return ConfigError, DatasetNotFoundError, CheckpointError, NotADirectoryError, LayoutError
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        _run()
+    except _user_errors() as e:
+        logging.flush()
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _run():
     logging.get_absl_handler().addFilter(_quiet_library_info)
     # TensorFlow is imported later, only by what needs it, and kept off the accelerators then.
     import jax
@@ -41,8 +61,8 @@ def main(argv):
         # that matters, and the small ones cost little to store.
         jax.config.update("jax_compilation_cache_dir", FLAGS.config.compilation_cache_dir)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    if _multi_host():
-        jax.distributed.initialize()  # every host runs this same command; JAX finds its peers
+    from wgan_jax import distributed
+    distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     from wgan_jax import train
 
     workdir = FLAGS.workdir or os.path.join(
@@ -52,7 +72,9 @@ def main(argv):
                  jax.device_count())
     logging.info("workdir: %s", os.path.abspath(workdir))
     logging.info("config:\n%s", FLAGS.config)
-    train.train_and_evaluate(FLAGS.config, workdir)
+    result = train.train_and_evaluate(FLAGS.config, workdir)
+    if result.preempted:
+        logging.info("exiting after the preemption checkpoint of step %d", result.step)
 
 
 if __name__ == "__main__":

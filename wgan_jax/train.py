@@ -15,6 +15,7 @@ from etils import epath
 
 from wgan_jax import checkpoint, evaluators, visualize
 from wgan_jax.data.feed import RealBatches
+from wgan_jax.distributed import Preemption
 from wgan_jax.method import Method
 from wgan_jax.metrics import WindowAverage, check_finite
 from wgan_jax.parallel import make_mesh, replicated
@@ -25,34 +26,46 @@ from wgan_jax.step import make_train_step, metric_names
 @dataclasses.dataclass
 class RunResult:
     """What a run ends with: its last step, the last logged training metrics (averaged over
-    the last logging window) and each evaluator's last results, kept apart."""
+    the last logging window) and each evaluator's last results, kept apart. `preempted`: the
+    run stopped early on a preemption notice, after saving the checkpoint of `step`."""
 
     step: int
     train: dict[str, float]
     eval: dict[str, float]
+    preempted: bool = False
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2)
+        out = dataclasses.asdict(self)
+        del out["preempted"]  # final_metrics.json is written for finished runs only
+        return json.dumps(out, indent=2)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunResult:
     """Train as `config` says, writing metrics, pictures and checkpoints into `workdir`.
 
-    Resumes from the latest checkpoint in `workdir/checkpoints` if there is one.
+    Resumes from the latest checkpoint in `workdir/checkpoints` if there is one. On SIGTERM
+    (a preemption notice) every process finishes its step, all save the same step and the run
+    returns early with `preempted=True` once the checkpoint is written.
     """
     mesh = make_mesh()
     method = Method.from_config(config, num_devices=mesh.size)
     _prepare_workdir(workdir)
-    state, start_step, ckpt = _restore_or_init(method, config, workdir)
-    state = jax.device_put(state, replicated(mesh))
+    state, start_step, ckpt = _restore_or_init(method, config, workdir, mesh)
     data = RealBatches(method, mesh, start_step, data_dir=config.data_dir,
                        source_dir=config.source_dir, shuffle_buffer=config.shuffle_buffer)
+    preemption = Preemption()
     try:
-        result = _loop(config, method, workdir, state, start_step, mesh, data, ckpt)
+        with preemption.watching():
+            result = _loop(config, method, workdir, state, start_step, mesh, data, ckpt,
+                           preemption)
     finally:
         data.close()
         ckpt.wait_until_finished()
-    if jax.process_index() == 0:
+    if result.preempted:
+        logging.warning("preempted: saved the checkpoint of step %d in %s; run the same "
+                        "command again to resume from it", result.step,
+                        os.path.join(workdir, "checkpoints"))
+    elif jax.process_index() == 0:
         (epath.Path(workdir) / "final_metrics.json").write_text(result.to_json())
     return result
 
@@ -65,9 +78,12 @@ def _prepare_workdir(workdir: str) -> None:
     path.mkdir(parents=True, exist_ok=True)
 
 
-def _restore_or_init(method: Method, config, workdir: str):
-    """(state, its step, checkpoint manager): the latest checkpoint's, or a fresh state."""
-    state = method.init_state()
+def _restore_or_init(method: Method, config, workdir: str, mesh):
+    """(state, its step, checkpoint manager): the latest checkpoint's, or a fresh state,
+    replicated over `mesh`."""
+    # Placed on the mesh before restoring: the restore target's shardings tell every process
+    # which part of the saved arrays to read.
+    state = jax.device_put(method.init_state(), replicated(mesh))
     logging.info("generator params: %d, critic params: %d", param_count(state.g_params),
                  param_count(state.d_params))
     ckpt = checkpoint.manager(os.path.join(workdir, "checkpoints"), config.keep_checkpoints)
@@ -120,7 +136,8 @@ def _evaluate(evals, state: TrainState, step: int, final_step: int, writer,
     return out
 
 
-def _loop(config, method: Method, workdir, state, start_step, mesh, data, ckpt) -> RunResult:
+def _loop(config, method: Method, workdir, state, start_step, mesh, data, ckpt,
+          preemption: Preemption) -> RunResult:
     from clu import periodic_actions
 
     train_step = make_train_step(method.step, mesh, fast_compile=method.fast_compile)
@@ -137,6 +154,7 @@ def _loop(config, method: Method, workdir, state, start_step, mesh, data, ckpt) 
     last_train: dict[str, float] = {}
     last_eval: dict[str, float] = {}
     since = start_step + 1
+    preempted_at = None
     for step in range(start_step + 1, final_step + 1):
         with jax.profiler.StepTraceAnnotation("train", step_num=step):
             batch = data.batch(step, method.critic_iterations(step - 1))
@@ -146,15 +164,25 @@ def _loop(config, method: Method, workdir, state, start_step, mesh, data, ckpt) 
         window.add(step_metrics)
         progress(step)
 
-        save_now = _due(step, config.checkpoint_every_steps, final_step)
+        # Asked every step, on every process, whether or not it is due to save.
+        stop = preemption.reached(step)
+        save_now = stop or _due(step, config.checkpoint_every_steps, final_step)
         if _due(step, config.log_every_steps, final_step) or save_now:
             last_train = window.pop()
             check_finite(last_train, step, since)
             writer.write_scalars(step, last_train)
             since = step + 1
-        last_eval.update(_evaluate(evals, state, step, final_step, writer, workdir))
+        if not stop:  # the grace period is short: evaluate on the resumed run
+            last_eval.update(_evaluate(evals, state, step, final_step, writer, workdir))
         if save_now:
             checkpoint.save(ckpt, step, state)
+        if stop:
+            preempted_at = step
+            break
+    if preempted_at is not None:
+        ckpt.wait_until_finished()
+        writer.flush()
+        return RunResult(preempted_at, last_train, last_eval, preempted=True)
     if start_step >= final_step:
         logging.info("nothing to train: the checkpoint is at step %d >= num_train_steps=%d",
                      start_step, final_step)
