@@ -1,6 +1,6 @@
 """WGAN-GP (Gulrajani et al. 2017) configs.
 
-    python run.py --config=configs/wgan_gp.py               # 25-gaussians toy, ~10 min on 2 CPUs
+    python run.py --config=configs/wgan_gp.py               # 25-gaussians toy
     python run.py --config=configs/wgan_gp.py:toy_paper     # gan_toy.py exactly (100k steps)
     python run.py --config=configs/wgan_gp.py:mnist         # gan_mnist.py
     python run.py --config=configs/wgan_gp.py:fashion_mnist # gan_mnist.py on Fashion-MNIST
@@ -25,10 +25,10 @@ the way: docs/EXPERIMENTS.md, "The default toy run". At the paper's lr 1e-4 the 
 more steps; `toy_paper` keeps the paper's values.
 
 Variant `fashion_mnist_fast`: gan_mnist.py's WGAN-GP on Fashion-MNIST sized for a 2-core CPU
-(1,500 generator steps, ~0.75 steps/s there): lr 5e-4 (5x the paper's) decaying linearly to 0
-and samples from an EMA (decay 0.99) of the generator weights, as the toy default does, because
-at the paper's lr 1e-4 the samples are still blurry after a few hundred steps; batch 50 and
-lambda 10 as the paper.
+(1,500 generator steps; timings and results in docs/EXPERIMENTS.md section 8): lr 5e-4 (5x the
+paper's) decaying linearly to 0 and samples from an EMA (decay 0.99) of the generator weights,
+as the toy default does, because at the paper's lr 1e-4 the samples are still blurry after a
+few hundred steps; batch 50 and lambda 10 as the paper.
 """
 from wgan_jax.config import base_config
 
