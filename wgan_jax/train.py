@@ -13,7 +13,7 @@ import numpy as np
 from absl import logging
 from etils import epath
 
-from wgan_jax import checkpoint, evaluators, visualize
+from wgan_jax import checkpoint, evaluators, visualize, writers
 from wgan_jax.data.feed import RealBatches
 from wgan_jax.distributed import Preemption
 from wgan_jax.method import Method
@@ -96,12 +96,7 @@ def _restore_or_init(method: Method, config, workdir: str, mesh):
 
 
 def _writer(config, workdir: str, start_step: int):
-    from clu import metric_writers  # imports TensorFlow (its summary writer)
-
-    from wgan_jax.data.images import hide_accelerators_from_tf
-    hide_accelerators_from_tf()
-    writer = metric_writers.create_default_writer(
-        workdir, just_logging=jax.process_index() != 0)
+    writer = writers.create_writer(workdir, just_logging=jax.process_index() != 0)
     if start_step == 0:
         writer.write_hparams(_flat(config))
     return writer
@@ -138,13 +133,10 @@ def _evaluate(evals, state: TrainState, step: int, final_step: int, writer,
 
 def _loop(config, method: Method, workdir, state, start_step, mesh, data, ckpt,
           preemption: Preemption) -> RunResult:
-    from clu import periodic_actions
-
     train_step = make_train_step(method.step, mesh, fast_compile=method.fast_compile)
     evals = evaluators.build(config, method)
     writer = _writer(config, workdir, start_step)
-    progress = periodic_actions.ReportProgress(num_train_steps=method.num_train_steps,
-                                               writer=writer)
+    progress = writers.Progress(method.num_train_steps, writer)
     window = WindowAverage(metric_names(method.step))
     # On XLA:CPU, programs left in flight behind each other (the step, the metric merge, the next
     # batch) have been seen to hang, and collectives of several devices can deadlock: finish
