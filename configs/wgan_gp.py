@@ -14,6 +14,13 @@ Variants: the arg picks one of `toy` (default), `toy_paper`, `8gaussians`, `swis
 `--config.model.arch=dcgan64` swaps celeba64's model for the WGAN paper's PyTorch DCGAN (4x4
 kernels, no biases; its critic batch norm is replaced by `model.critic_norm`, 'none' here).
 
+Data: mnist and fashion_mnist are prepared offline on the first run from their original idx files
+(Debian's dataset-fashion-mnist, or `--config.source_dir=DIR`). cifar10 and celeba64 need TFDS
+sets prepared once on a machine with internet (`tfds build cifar10` / `tfds build celeb_a
+--data_dir DIR`; CelebA's files come from its authors' Google Drive, which TFDS fetches) and
+copied over, then `--config.data_dir=DIR`; celeba64 center-crops the 178x178 square of each
+218x178 image and resizes it to 64x64.
+
 Paper/official defaults: lambda 10 (0.1 on the toy), n_critic 5, Adam(1e-4, b1=0.5, b2=0.9)
 (the official DCGAN/toy scripts' beta1; the paper's Algorithm 1 says beta1=0), batch 256 toy /
 50 mnist / 64 cifar and celeba64.

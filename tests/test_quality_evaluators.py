@@ -122,6 +122,15 @@ def test_too_small_reference_split_is_a_clear_error(tmp_path, random_weights):
             evaluators.build(c, Method.from_config(c))
 
 
+def test_missing_real_data_is_the_dataset_error(tmp_path, random_weights):
+    from wgan_jax.data.images import DatasetNotFoundError
+    c = _config(tmp_path, inception_weights=random_weights)
+    c.data_dir = str(tmp_path / "empty")
+    with pytest.raises(DatasetNotFoundError, match="not prepared"):
+        evaluators.build(c, Method.from_config(c))
+    assert not os.path.exists(tmp_path / "stats")  # nothing cached from a failed computation
+
+
 def test_reference_cache_keys_differ_by_preprocessing():
     a = reference.cache_key("mnist", "train", "tf1", "inception-2015-12-05", 10)
     b = reference.cache_key("mnist", "train", "pytorch", "inception-2015-12-05", 10)
