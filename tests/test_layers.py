@@ -202,3 +202,14 @@ def test_activation_second_derivative_is_zero(fn):
     np.testing.assert_array_equal(np.asarray(hess), np.zeros((6, 6)))
     # whereas a smooth stand-in (softplus) would not be zero: the check can fail
     assert float(jnp.abs(jax.hessian(lambda v: jax.nn.softplus(v).sum())(x)).max()) > 0
+
+
+@pytest.mark.parametrize("fn,kernel_shape", [
+    (layers.conv_stride2, (5, 5, 3, 8)), (layers.deconv_stride2, (5, 5, 8, 3)),
+    (layers.conv_stride1, (3, 3, 3, 8)), (layers.conv_stride1, (4, 4, 2, 8))])
+def test_shape_mismatch_is_a_clear_error(fn, kernel_shape):
+    # Channels that do not fit the kernel (2 in, or an even stride-1 kernel): a ValueError
+    # naming both shapes, also under `python -O` (not an assert).
+    x = jnp.zeros((1, 8, 8, 2))
+    with pytest.raises(ValueError, match="does not fit kernel of shape"):
+        fn(x, jnp.zeros(kernel_shape))

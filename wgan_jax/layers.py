@@ -43,6 +43,14 @@ def _check_impl(impl: str) -> None:
         raise ValueError(f"conv impl must be one of {CONV_IMPLS}, got {impl!r}")
 
 
+def _check_channels(x, kernel, in_axis: int, odd: bool = False) -> None:
+    """Shapes are static under jit: a mismatch is a clear error at trace time (an `assert`
+    would vanish under `python -O`)."""
+    if x.shape[-1] != kernel.shape[in_axis] or (odd and kernel.shape[0] % 2 == 0):
+        raise ValueError(f"input of shape {x.shape} does not fit kernel of shape {kernel.shape}"
+                         f"{' (this layer needs an odd kernel size)' if odd else ''}")
+
+
 def conv_stride2(x: jax.Array, kernel: jax.Array, impl: str = "matmul") -> jax.Array:
     """k x k stride-2 'SAME' convolution, NHWC input, HWIO kernel, no bias.
 
@@ -53,9 +61,9 @@ def conv_stride2(x: jax.Array, kernel: jax.Array, impl: str = "matmul") -> jax.A
     if impl == "lax":
         return lax.conv_general_dilated(x, kernel, (2, 2), "SAME",
                                         dimension_numbers=DIMENSION_NUMBERS)
-    k, _, cin, cout = kernel.shape
+    _check_channels(x, kernel, 2)
+    k, _, _, cout = kernel.shape
     b, h, w, c = x.shape
-    assert c == cin, (x.shape, kernel.shape)
     oh, ow = -(-h // 2), -(-w // 2)
     half = (k + 1) // 2  # taps per phase along one axis, after space-to-depth
     ph, pw = same_padding(h, k, 2), same_padding(w, k, 2)
@@ -101,9 +109,9 @@ def deconv_stride2(x: jax.Array, kernel: jax.Array, impl: str = "matmul") -> jax
     if impl == "lax":
         return lax.conv_transpose(x, kernel, (2, 2), "SAME",
                                   dimension_numbers=DIMENSION_NUMBERS, transpose_kernel=True)
-    k, _, cout, cin = kernel.shape
+    _check_channels(x, kernel, 3)
+    k, _, cout, _ = kernel.shape
     b, h, w, c = x.shape
-    assert c == cin, (x.shape, kernel.shape)
     taps = _deconv_taps(k)
     lo = -min(d for r in taps for _, d in taps[r])
     hi = max(d for r in taps for _, d in taps[r])
@@ -131,9 +139,9 @@ def conv_stride1(x: jax.Array, kernel: jax.Array, impl: str = "matmul") -> jax.A
     if impl == "lax":
         return lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
                                         dimension_numbers=DIMENSION_NUMBERS)
-    k, _, cin, cout = kernel.shape
+    _check_channels(x, kernel, 2, odd=True)
+    k, _, _, cout = kernel.shape
     b, h, w, c = x.shape
-    assert c == cin and k % 2 == 1, (x.shape, kernel.shape)
     p = k // 2
     xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
     rows = [xp[:, i:i + h] for i in range(k)]  # per row tap, as in `conv_stride2`
