@@ -35,6 +35,7 @@ import numpy as np
 from flax import traverse_util
 
 from wgan_jax.data.local_tfds import read_split
+from wgan_jax.quality.batching import batched
 
 IMAGE_SHAPE = (28, 28, 1)
 CONV_WIDTHS = (16, 32, 64)
@@ -112,8 +113,6 @@ def extract(params: dict, images: np.ndarray, batch_size: int = 500
             ) -> tuple[np.ndarray, np.ndarray]:
     """`features_and_logits` over a numpy array in batches; the last batch is zero-padded so that
     one program is compiled. Returns numpy (features, logits) in float32."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
     shape = _as_nhwc(images)
     images = np.asarray(images).reshape(shape)
     n = shape[0]
@@ -122,20 +121,8 @@ def extract(params: dict, images: np.ndarray, batch_size: int = 500
         if lo < -_RANGE_SLACK or hi > 1.0 + _RANGE_SLACK:
             raise ValueError(f"images must be scaled to [0, 1], got values in [{lo:.3g}, {hi:.3g}]"
                              " (uint8 pixels: divide by 255)")
-    batch_size = min(batch_size, max(n, 1))
-    features, logits = [], []
-    for start in range(0, n, batch_size):
-        batch = np.asarray(images[start:start + batch_size], np.float32)
-        size = batch.shape[0]
-        if size < batch_size:
-            batch = np.concatenate([batch, np.zeros((batch_size - size,) + IMAGE_SHAPE,
-                                                    np.float32)])
-        f, lg = features_and_logits(params, batch)
-        features.append(np.asarray(f)[:size])
-        logits.append(np.asarray(lg)[:size])
-    if not features:
-        return np.zeros((0, NUM_FEATURES), np.float32), np.zeros((0, NUM_CLASSES), np.float32)
-    return np.concatenate(features), np.concatenate(logits)
+    return batched(lambda b: features_and_logits(params, b), images, batch_size,
+                   (NUM_FEATURES, NUM_CLASSES))
 
 
 def load_split(source_dir: str, split: str = "test") -> tuple[np.ndarray, np.ndarray]:

@@ -30,6 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from wgan_jax.quality.batching import batched
+
 INPUT_SIZE = 299
 NUM_CLASSES = 1008
 BN_EPS = 1e-3
@@ -262,24 +264,10 @@ def extract(params: dict, images: np.ndarray, batch_size: int = 100
             ) -> tuple[np.ndarray, np.ndarray]:
     """`inception_features` over a numpy array in batches; the last batch is zero-padded so that
     one program is compiled. Returns numpy (pool3, logits) in float32."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
     _check_images(images.shape)
     n = images.shape[0]
     if n and (np.min(images) < -1.001 or np.max(images) > 1.001):
         raise ValueError(f"images must be scaled to [-1, 1], got values in "
                          f"[{np.min(images):.3g}, {np.max(images):.3g}]")
-    batch_size = min(batch_size, max(n, 1))
-    pools, logits = [], []
-    for start in range(0, n, batch_size):
-        batch = np.asarray(images[start:start + batch_size], np.float32)
-        size = batch.shape[0]
-        if size < batch_size:
-            batch = np.concatenate([batch, np.zeros((batch_size - size,) + batch.shape[1:],
-                                                    np.float32)])
-        p, lg = inception_features(params, batch)
-        pools.append(np.asarray(p)[:size])
-        logits.append(np.asarray(lg)[:size])
-    if not pools:
-        return np.zeros((0, 2048), np.float32), np.zeros((0, NUM_CLASSES), np.float32)
-    return np.concatenate(pools), np.concatenate(logits)
+    return batched(lambda b: inception_features(params, b), images, batch_size,
+                   (2048, NUM_CLASSES))
