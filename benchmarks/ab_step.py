@@ -5,10 +5,14 @@
     python benchmarks/ab_step.py --arch mnist --mode gp \
         --variant O1= --variant 'O3=:{"xla_backend_optimization_level": 3}'
 
-A variant is `NAME=[LAYERS_FILE][:COMPILER_OPTIONS_JSON]`: the strided/transposed conv functions
+    python benchmarks/ab_step.py --arch mnist --mode gp \
+        --variant f32= --variant bf16=@bfloat16
+
+A variant is `NAME=[LAYERS_FILE][:COMPILER_OPTIONS_JSON][@COMPUTE_DTYPE]`: the strided/transposed conv functions
 of LAYERS_FILE (a copy of wgan_jax/layers.py, e.g. from `git show REV:wgan_jax/layers.py`)
 replace the library's while that variant's step is traced (`wgan_jax.layer_variants`; empty:
-the library's own), and COMPILER_OPTIONS_JSON replaces the step's XLA compile options. Every
+the library's own), COMPILER_OPTIONS_JSON replaces the step's XLA compile options and
+COMPUTE_DTYPE (float32 default, or bfloat16) is the config's `compute_dtype`. Every
 variant is built and compiled first; then each round times `--steps` generator iterations of
 every variant in turn (after two warm-up calls). Prints each variant's compile time, its
 per-round iterations/s and their median. Needs only jax, flax, optax and ml_collections.
@@ -27,16 +31,28 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.step_throughput import DEFAULT_BATCH  # noqa: E402
 
 
-def parse_variant(text: str) -> tuple[str, str, dict | None]:
-    """`NAME=[FILE][:JSON]` -> (name, layers file or '', compiler options or None)."""
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def parse_variant(text: str) -> tuple[str, str, dict | None, str]:
+    """`NAME=[FILE][:JSON][@DTYPE]` -> (name, layers file or '', compiler options or None,
+    compute dtype)."""
     name, sep, rest = text.partition("=")
     if not sep or not name:
-        raise SystemExit(f"--variant {text!r}: expected NAME=[LAYERS_FILE][:OPTIONS_JSON]")
+        raise SystemExit(f"--variant {text!r}: expected "
+                         "NAME=[LAYERS_FILE][:OPTIONS_JSON][@COMPUTE_DTYPE]")
+    dtype = "float32"
+    head, at, tail = rest.rpartition("@")
+    if at:
+        if tail not in COMPUTE_DTYPES:
+            raise SystemExit(f"--variant {text!r}: compute dtype {tail!r} is not one of "
+                             f"{COMPUTE_DTYPES}")
+        rest, dtype = head, tail
     path, _, options = rest.partition(":")
     if path and not os.path.isfile(path):
         raise SystemExit(f"--variant {text!r}: no file {path!r}")
     try:
-        return name, path, json.loads(options) if options else None
+        return name, path, json.loads(options) if options else None, dtype
     except json.JSONDecodeError as e:
         raise SystemExit(f"--variant {text!r}: compiler options are not JSON ({e})") from None
 
@@ -56,11 +72,11 @@ def main(argv=None):
     from wgan_jax import layer_variants
 
     runs = {}
-    for name, path, options in args.variant:
+    for name, path, options, dtype in args.variant:
         variant = (layer_variants.swapped(layer_variants.load(path, f"layers_{name}")) if path
                    else contextlib.nullcontext())
         with variant:  # the step is traced (lowered) with this variant's layers
-            state, batches, step = build(args.arch, args.mode)
+            state, batches, step = build(args.arch, args.mode, compute_dtype=dtype)
             t0 = time.perf_counter()
             lowered = step.lower(state, batches[0])
         compiled = (lowered.compile(compiler_options=options) if options is not None

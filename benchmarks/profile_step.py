@@ -1,7 +1,7 @@
 """Where one training step's time goes: a profile of the compiled step, grouped by op kind.
 
     python benchmarks/profile_step.py --arch mnist --mode gp [--batch 50] [--steps 3]
-        [--fast_compile] [--trace_dir DIR]
+        [--fast_compile] [--compute_dtype float32|bfloat16] [--trace_dir DIR]
 
 Runs the same state and step as step_throughput.py under `jax.profiler.trace`, reads the
 Perfetto trace it writes, and prints, per op kind (matrix multiplies, concatenates, pads,
@@ -173,6 +173,7 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--fast_compile", action="store_true")
+    p.add_argument("--compute_dtype", default="float32", choices=("float32", "bfloat16"))
     p.add_argument("--trace_dir", default=None, help="keep the traces here (default: temp)")
     args = p.parse_args(argv)
 
@@ -182,7 +183,7 @@ def main(argv=None):
     from benchmarks.step_throughput import build
     trace_dir = args.trace_dir or tempfile.mkdtemp(prefix="wgan_jax_profile_")
     state, batches, step = build(args.arch, args.mode, args.batch, None, "auto",
-                                 args.fast_compile)
+                                 args.fast_compile, compute_dtype=args.compute_dtype)
     lowered = step.lower(state, batches[0])
     with jax.profiler.trace(os.path.join(trace_dir, "compile"), create_perfetto_trace=True):
         compiled = lowered.compile()

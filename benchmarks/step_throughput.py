@@ -2,14 +2,16 @@
 
     python benchmarks/step_throughput.py --arch mnist --mode gp [--batch 50] [--steps 10]
         [--devices K] [--conv_impl auto|matmul|lax] [--fast_compile]
+        [--compute_dtype float32|bfloat16]
 
 Builds the library's train state and data-parallel step from a main config (`method_config`,
 through `Method.from_config`), feeds pre-generated device-resident batches, times `--steps`
 generator iterations (n_critic critic steps + 1 generator step each) after warm-up, and prints
 one final line:
-    arch=... mode=... batch=... devices=... gen_iters_per_s=X gflops=Y peak_gflops=P compile_s=C
-GFLOP/s come from the analytic FLOP count (benchmarks/flops.py), the peak from a large float32
-matmul timed in the same process. Needs only jax, flax, optax and ml_collections (no
+    arch=... mode=... batch=... devices=... compute_dtype=D gen_iters_per_s=X gflops=Y
+    peak_gflops=P peak_bf16_gflops=Q compile_s=C
+GFLOP/s come from the analytic FLOP count (benchmarks/flops.py); the peaks from a large float32
+matmul and a bfloat16 x bfloat16 -> float32 one timed in the same process. Needs only jax, flax, optax and ml_collections (no
 tensorflow, tfds, clu).
 """
 from __future__ import annotations
@@ -32,6 +34,8 @@ def parse_args(argv=None):
                    help="devices to use (on CPU, fakes this many host devices)")
     p.add_argument("--n_critic", type=int, default=5)
     p.add_argument("--conv_impl", default="auto", choices=("auto", "matmul", "lax"))
+    p.add_argument("--compute_dtype", default="float32", choices=("float32", "bfloat16"),
+                   help="matmul operands (config.compute_dtype)")
     p.add_argument("--fast_compile", action="store_true",
                    help="XLA:CPU options for a shorter compile "
                         "(parallel.CPU_FAST_COMPILE_OPTIONS)")
@@ -39,7 +43,8 @@ def parse_args(argv=None):
 
 
 def method_config(arch: str, mode: str, batch: int | None = None, n_critic: int = 5,
-                  conv_impl: str = "auto", fast_compile: bool = False):
+                  conv_impl: str = "auto", fast_compile: bool = False,
+                  compute_dtype: str = "float32"):
     """The main config the benchmark trains for `arch`/`mode`, with the papers' settings (GP:
     Adam(1e-4, 0.5, 0.9), lambda 10 (0.1 toy); clip: RMSProp 5e-5, c = 0.01 and the official
     batch-norm changes), on the first registry dataset `arch` fits."""
@@ -57,6 +62,7 @@ def method_config(arch: str, mode: str, batch: int | None = None, n_critic: int 
         "batch_size": batch or DEFAULT_BATCH[arch],
         "n_critic": n_critic,
         "fast_compile": fast_compile,
+        "compute_dtype": compute_dtype,
         "gp_weight": (0.1 if arch == "toy" else 10.0) if gp else 0.0,
         "clip_value": 0.0 if gp else 0.01,
         "model": {
@@ -70,11 +76,12 @@ def method_config(arch: str, mode: str, batch: int | None = None, n_critic: int 
 
 
 def build(arch: str, mode: str, batch: int | None = None, n_devices: int | None = None,
-          conv_impl: str = "auto", fast_compile: bool = False, n_critic: int = 5):
+          conv_impl: str = "auto", fast_compile: bool = False, n_critic: int = 5,
+          compute_dtype: str = "float32"):
     """The real train state, two device-resident batches and the jitted step of
     `method_config(...)` over `n_devices` devices (default all). Returns (state, batches,
     step)."""
-    config = method_config(arch, mode, batch, n_critic, conv_impl, fast_compile)
+    config = method_config(arch, mode, batch, n_critic, conv_impl, fast_compile, compute_dtype)
     import jax
 
     from wgan_jax.config import ConfigError
@@ -111,7 +118,7 @@ def main(argv=None):
     batch = args.batch or DEFAULT_BATCH[args.arch]
     steps = args.steps or {"toy": 50, "mnist": 10, "cifar": 4}.get(args.arch, 3)
     state, batches, step = build(args.arch, args.mode, batch, args.devices, args.conv_impl,
-                                 args.fast_compile, args.n_critic)
+                                 args.fast_compile, args.n_critic, args.compute_dtype)
     devices = jax.devices()[:args.devices] if args.devices else jax.devices()
 
     t0 = time.perf_counter()
@@ -132,19 +139,30 @@ def main(argv=None):
     rate = steps / elapsed
     gflops = iteration_flops(args.arch, args.mode, batch, args.n_critic) * rate / 1e9
 
-    n = 4096 if jax.default_backend() != "cpu" else 2048
-    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
-    mm = jax.jit(lambda a: a @ a)
+    peak, peak_bf16 = matmul_peak_gflops(jnp.float32), matmul_peak_gflops(jnp.bfloat16)
+    print(f"arch={args.arch} mode={args.mode} batch={batch} devices={len(devices)} "
+          f"compute_dtype={args.compute_dtype} gen_iters_per_s={rate:.3f} gflops={gflops:.1f} "
+          f"peak_gflops={peak:.1f} peak_bf16_gflops={peak_bf16:.1f} compile_s={compile_s:.1f}"
+          + (" fast_compile=1" if args.fast_compile else ""))
+
+
+def matmul_peak_gflops(dtype, n: int | None = None) -> float:
+    """GFLOP/s of a large square matmul on the default device, best of 5: float32, or `dtype`
+    operands with float32 accumulation and result (the form `compute_dtype` uses)."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    n = n or (4096 if jax.default_backend() != "cpu" else 2048)
+    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32).astype(dtype)
+    mm = jax.jit(lambda a: lax.dot(a, a, preferred_element_type=jnp.float32))
     jax.block_until_ready(mm(a))
     best = float("inf")
     for _ in range(5):
         t0 = time.perf_counter()
         jax.block_until_ready(mm(a))
         best = min(best, time.perf_counter() - t0)
-    peak = 2 * n ** 3 / best / 1e9
-    print(f"arch={args.arch} mode={args.mode} batch={batch} devices={len(devices)} "
-          f"gen_iters_per_s={rate:.3f} gflops={gflops:.1f} peak_gflops={peak:.1f} "
-          f"compile_s={compile_s:.1f}" + (" fast_compile=1" if args.fast_compile else ""))
+    return 2 * n ** 3 / best / 1e9
 
 
 if __name__ == "__main__":

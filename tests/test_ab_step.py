@@ -12,11 +12,15 @@ from wgan_jax.method import Method, config_with
 def test_parse_variant(tmp_path):
     layers = tmp_path / "layers.py"
     layers.write_text("")
-    assert parse_variant("new=") == ("new", "", None)
-    assert parse_variant(f"old={layers}") == ("old", str(layers), None)
+    assert parse_variant("new=") == ("new", "", None, "float32")
+    assert parse_variant(f"old={layers}") == ("old", str(layers), None, "float32")
     assert parse_variant('O3=:{"xla_backend_optimization_level": 3}') == (
-        "O3", "", {"xla_backend_optimization_level": 3})
-    assert parse_variant(f'both={layers}:{{"a": 1}}') == ("both", str(layers), {"a": 1})
+        "O3", "", {"xla_backend_optimization_level": 3}, "float32")
+    assert parse_variant(f'both={layers}:{{"a": 1}}') == ("both", str(layers), {"a": 1},
+                                                          "float32")
+    assert parse_variant("bf16=@bfloat16") == ("bf16", "", None, "bfloat16")
+    assert parse_variant(f'all={layers}:{{"a": 1}}@bfloat16') == (
+        "all", str(layers), {"a": 1}, "bfloat16")
 
 
 @pytest.mark.parametrize("text, message", [
@@ -24,6 +28,7 @@ def test_parse_variant(tmp_path):
     ("=x", "expected NAME="),
     ("v=/no/such/file.py", "no file"),
     ("v=:{oops", "not JSON"),
+    ("v=@float16", "not one of"),
 ])
 def test_parse_variant_errors(text, message):
     with pytest.raises(SystemExit, match=message):

@@ -10,7 +10,7 @@ import os
 import ml_collections
 
 from wgan_jax import registry
-from wgan_jax.layers import CONV_IMPLS
+from wgan_jax.layers import COMPUTE_DTYPES, CONV_IMPLS
 from wgan_jax.models.common import CRITIC_NORMS, GENERATOR_NORMS
 from wgan_jax.optim import OPTIMIZERS, SCHEDULES
 from wgan_jax.step import LOSSES
@@ -41,6 +41,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.real_label_smoothing = 0.0  # standard GAN losses only
     c.label_flip_prob = 0.0  # standard GAN losses only
     c.ema_decay = 0.0  # EMA of generator weights used for samples/eval; 0 = off
+    # Matmul/convolution operands: 'float32', or 'bfloat16' with float32 accumulation and
+    # results (parameters, optimizer states, EMA, norms, penalty and losses stay float32).
+    c.compute_dtype = "float32"
     c.fast_compile = False  # XLA:CPU: ~1/3 shorter compile for a few % of step time
     # JAX's persistent compilation cache (set by run.py before anything compiles): a rerun or a
     # resumed run loads the compiled step instead of compiling it. None: off.
@@ -185,6 +188,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         _fail("model.generator_norm", m.generator_norm, f"choose one of {GENERATOR_NORMS}")
     if m.conv_impl not in ("auto",) + CONV_IMPLS:
         _fail("model.conv_impl", m.conv_impl, f"choose 'auto' or one of {CONV_IMPLS}")
+    if config.compute_dtype not in COMPUTE_DTYPES:
+        _fail("compute_dtype", config.compute_dtype, f"choose one of {COMPUTE_DTYPES}")
     if config.loss not in LOSSES:
         _fail("loss", config.loss, f"choose one of {LOSSES}")
     if not config.gp_weight >= 0:

@@ -24,6 +24,20 @@ from jax import lax
 
 DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 CONV_IMPLS = ("matmul", "lax")
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def matmul(a: jax.Array, b: jax.Array, compute_dtype: str = "float32") -> jax.Array:
+    """`a @ b` (b 2-D) in the compute dtype: float32, or bfloat16 operands with float32
+    accumulation and a float32 result: the form GPUs, TPUs and CPUs with bf16 dot units run at
+    their bfloat16 rate. Autodiff's derivatives multiply float32 cotangents by the bfloat16
+    operands (XLA:CPU runs those dots in float32; BENCHMARKS.md has the forms measured)."""
+    if compute_dtype == "float32":
+        return a @ b
+    if compute_dtype != "bfloat16":
+        raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")
+    return lax.dot_general(a.astype(jnp.bfloat16), b.astype(jnp.bfloat16),
+                           (((a.ndim - 1,), (0,)), ((), ())), preferred_element_type=jnp.float32)
 
 
 def default_conv_impl() -> str:
@@ -51,16 +65,16 @@ def _check_channels(x, kernel, in_axis: int, odd: bool = False) -> None:
                          f"{' (this layer needs an odd kernel size)' if odd else ''}")
 
 
-def conv_stride2(x: jax.Array, kernel: jax.Array, impl: str = "matmul") -> jax.Array:
+def conv_stride2(x: jax.Array, kernel: jax.Array, impl: str = "matmul",
+                 compute_dtype: str = "float32") -> jax.Array:
     """k x k stride-2 'SAME' convolution, NHWC input, HWIO kernel, no bias.
 
     k = 5 is the official TF models' layer; k = 4 on an even input pads (1, 1), i.e. PyTorch's
-    `Conv2d(k=4, stride=2, padding=1)` of the WGAN paper's DCGAN.
+    `Conv2d(k=4, stride=2, padding=1)` of the WGAN paper's DCGAN. `compute_dtype` as `matmul`.
     """
     _check_impl(impl)
     if impl == "lax":
-        return lax.conv_general_dilated(x, kernel, (2, 2), "SAME",
-                                        dimension_numbers=DIMENSION_NUMBERS)
+        return _lax_conv(x, kernel, (2, 2), compute_dtype)
     _check_channels(x, kernel, 2)
     k, _, _, cout = kernel.shape
     b, h, w, c = x.shape
@@ -80,8 +94,17 @@ def conv_stride2(x: jax.Array, kernel: jax.Array, impl: str = "matmul") -> jax.A
                               axis=-1)
     # features ordered (j, i, c): match with the kernel's (j, i, c) rows
     w2 = jnp.transpose(kernel, (1, 0, 2, 3)).reshape(k * k * c, cout)
-    y = patches.reshape(b * oh * ow, k * k * c) @ w2
+    y = matmul(patches.reshape(b * oh * ow, k * k * c), w2, compute_dtype)
     return y.reshape(b, oh, ow, cout)
+
+
+def _lax_conv(x, kernel, strides, compute_dtype: str) -> jax.Array:
+    if compute_dtype == "float32":
+        return lax.conv_general_dilated(x, kernel, strides, "SAME",
+                                        dimension_numbers=DIMENSION_NUMBERS)
+    return lax.conv_general_dilated(x.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16),
+                                    strides, "SAME", dimension_numbers=DIMENSION_NUMBERS,
+                                    preferred_element_type=jnp.float32)
 
 
 def _deconv_taps(k: int) -> dict[int, list[tuple[int, int]]]:
@@ -98,7 +121,8 @@ def _deconv_taps(k: int) -> dict[int, list[tuple[int, int]]]:
     return taps
 
 
-def deconv_stride2(x: jax.Array, kernel: jax.Array, impl: str = "matmul") -> jax.Array:
+def deconv_stride2(x: jax.Array, kernel: jax.Array, impl: str = "matmul",
+                   compute_dtype: str = "float32") -> jax.Array:
     """Transposed k x k stride-2 'SAME' conv (TF conv2d_transpose), out = 2x input, no bias.
 
     `kernel` has TF's transposed-conv layout `(k, k, cout, cin)`. Input pixel i and tap t land on
@@ -107,8 +131,12 @@ def deconv_stride2(x: jax.Array, kernel: jax.Array, impl: str = "matmul") -> jax
     """
     _check_impl(impl)
     if impl == "lax":
-        return lax.conv_transpose(x, kernel, (2, 2), "SAME",
-                                  dimension_numbers=DIMENSION_NUMBERS, transpose_kernel=True)
+        if compute_dtype == "float32":
+            return lax.conv_transpose(x, kernel, (2, 2), "SAME",
+                                      dimension_numbers=DIMENSION_NUMBERS, transpose_kernel=True)
+        return lax.conv_transpose(x.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16),
+                                  (2, 2), "SAME", dimension_numbers=DIMENSION_NUMBERS,
+                                  transpose_kernel=True, preferred_element_type=jnp.float32)
     _check_channels(x, kernel, 3)
     k, _, cout, _ = kernel.shape
     b, h, w, c = x.shape
@@ -127,18 +155,19 @@ def deconv_stride2(x: jax.Array, kernel: jax.Array, impl: str = "matmul") -> jax
                     cols.append(xp[:, lo + dh:lo + dh + h, lo + dw:lo + dw + w, :])
                     mats.append(wt[th, tw])
             patches = jnp.concatenate(cols, axis=-1).reshape(b * h * w, len(cols) * c)
-            row.append((patches @ jnp.concatenate(mats, axis=0)).reshape(b, h, w, cout))
+            y = matmul(patches, jnp.concatenate(mats, axis=0), compute_dtype)
+            row.append(y.reshape(b, h, w, cout))
         phases.append(jnp.stack(row, axis=3))  # (b, h, w, 2[rw], cout)
     y = jnp.stack(phases, axis=2)  # (b, h, 2[rh], w, 2[rw], cout)
     return y.reshape(b, 2 * h, 2 * w, cout)
 
 
-def conv_stride1(x: jax.Array, kernel: jax.Array, impl: str = "matmul") -> jax.Array:
+def conv_stride1(x: jax.Array, kernel: jax.Array, impl: str = "matmul",
+                 compute_dtype: str = "float32") -> jax.Array:
     """k x k stride-1 'SAME' convolution (odd k), NHWC input, HWIO kernel, no bias."""
     _check_impl(impl)
     if impl == "lax":
-        return lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
-                                        dimension_numbers=DIMENSION_NUMBERS)
+        return _lax_conv(x, kernel, (1, 1), compute_dtype)
     _check_channels(x, kernel, 2, odd=True)
     k, _, _, cout = kernel.shape
     b, h, w, c = x.shape
@@ -147,7 +176,7 @@ def conv_stride1(x: jax.Array, kernel: jax.Array, impl: str = "matmul") -> jax.A
     rows = [xp[:, i:i + h] for i in range(k)]  # per row tap, as in `conv_stride2`
     patches = jnp.concatenate([r[:, :, j:j + w] for j in range(k) for r in rows], axis=-1)
     w2 = jnp.transpose(kernel, (1, 0, 2, 3)).reshape(k * k * c, cout)
-    return (patches.reshape(b * h * w, k * k * c) @ w2).reshape(b, h, w, cout)
+    return matmul(patches.reshape(b * h * w, k * k * c), w2, compute_dtype).reshape(b, h, w, cout)
 
 
 def uniform_init(scale: float):

@@ -39,13 +39,14 @@ class ModelSpec:
     toy_hidden: int = 512
     toy_depth: int = 3
     extra_layers: int = 0
+    compute_dtype: str = "float32"
 
     def build(self) -> Models:
         """The generator and critic (official layers and inits)."""
         return build_models(self.arch, critic_norm=self.critic_norm,
                             generator_norm=self.generator_norm, conv_impl=self.conv_impl,
                             toy_hidden=self.toy_hidden, toy_depth=self.toy_depth,
-                            extra_layers=self.extra_layers)
+                            extra_layers=self.extra_layers, compute_dtype=self.compute_dtype)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,8 +91,9 @@ class Method:
         config_lib.validate(config, num_devices=num_devices)
         return cls(
             dataset=config.dataset,
-            model=ModelSpec(**{f.name: config.model[f.name]
-                               for f in dataclasses.fields(ModelSpec)}),
+            model=ModelSpec(compute_dtype=config.compute_dtype,
+                            **{f.name: config.model[f.name] for f in dataclasses.fields(ModelSpec)
+                               if f.name != "compute_dtype"}),
             optimizer=OptimizerSpec(**{f.name: config.optimizer[f.name]
                                        for f in dataclasses.fields(OptimizerSpec)}),
             step=StepConfig(loss=config.loss, gp_weight=float(config.gp_weight),

@@ -18,29 +18,32 @@ __all__ = ["ARCHS", "CRITIC_NORMS", "GENERATOR_NORMS", "Models", "SpectralNormCr
 
 def build_models(arch: str, *, critic_norm: str = "none", generator_norm: str = "none",
                  conv_impl: str = "auto", toy_hidden: int = 512, toy_depth: int = 3,
-                 extra_layers: int = 0) -> Models:
+                 extra_layers: int = 0, compute_dtype: str = "float32") -> Models:
     """Generator and critic of `arch`, matching the official code's layers.
 
     Options are checked where configs are validated (`config.validate`); `extra_layers` is the
-    WGAN paper DCGAN's `--n_extra_layers` (arch 'dcgan64' only).
+    WGAN paper DCGAN's `--n_extra_layers` (arch 'dcgan64' only); `compute_dtype` 'bfloat16'
+    runs every matmul/convolution on bfloat16 operands with float32 accumulation (parameters,
+    norms, activations and losses stay float32).
     """
+    dt = dict(compute_dtype=compute_dtype)
     spec = registry.arch(arch)
     impl = default_conv_impl() if conv_impl == "auto" else conv_impl
     inner_norm = "none" if critic_norm == "spectral" else critic_norm
     latent = spec.latent_dim
     if arch == "toy":
-        gen = MLPGenerator(hidden=toy_hidden, depth=toy_depth, norm=generator_norm)
-        critic = MLPCritic(hidden=toy_hidden, depth=toy_depth, norm=inner_norm)
+        gen = MLPGenerator(hidden=toy_hidden, depth=toy_depth, norm=generator_norm, **dt)
+        critic = MLPCritic(hidden=toy_hidden, depth=toy_depth, norm=inner_norm, **dt)
     elif arch == "mlp":
         # The seed WGAN's MLPs: critic 784-128-1, generator latent-128-784 with a sigmoid.
         gen = MLPGenerator(hidden=128, depth=1, out_shape=spec.data_shape, latent_dim=latent,
-                           norm=generator_norm, output="sigmoid")
-        critic = MLPCritic(hidden=128, depth=1, norm=inner_norm)
+                           norm=generator_norm, output="sigmoid", **dt)
+        critic = MLPCritic(hidden=128, depth=1, norm=inner_norm, **dt)
     elif arch == "dcgan64":
-        gen = PaperDCGANGenerator(64, 3, 64, latent, extra_layers, generator_norm, impl)
-        critic = PaperDCGANCritic(64, 64, extra_layers, inner_norm, impl)
+        gen = PaperDCGANGenerator(64, 3, 64, latent, extra_layers, generator_norm, impl, **dt)
+        critic = PaperDCGANCritic(64, 64, extra_layers, inner_norm, impl, **dt)
     else:
-        common = dict(conv_impl=impl)
+        common = dict(conv_impl=impl, **dt)
         if arch == "mnist":
             gen = DCGANGenerator(256, (128, 64), 1, 7, "sigmoid", latent, generator_norm, **common)
             critic = DCGANCritic((64, 128, 256), inner_norm, **common)

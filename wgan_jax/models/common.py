@@ -19,6 +19,7 @@ class Linear(nn.Module):
 
     features: int
     init: str = "glorot"
+    compute_dtype: str = "float32"  # matmul operands: 'float32' or 'bfloat16' (layers.matmul)
 
     @nn.compact
     def __call__(self, x):
@@ -27,7 +28,7 @@ class Linear(nn.Module):
                  else math.sqrt(2.0 / (n_in + self.features)))
         kernel = self.param("kernel", layers.uniform_init(scale), (n_in, self.features))
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        return x @ kernel + bias
+        return layers.matmul(x, kernel, self.compute_dtype) + bias
 
 
 class _Strided(nn.Module):
@@ -43,6 +44,7 @@ class _Strided(nn.Module):
     impl: str = "matmul"
     use_bias: bool = True
     init: str = "he"
+    compute_dtype: str = "float32"
     transposed = False
 
     @nn.compact
@@ -56,7 +58,10 @@ class _Strided(nn.Module):
             fan_out /= 4.0
             shape, op = (k, k, cin, self.features), layers.conv_stride2
         kernel = self.param("kernel", kernel_init(self.init, fan_in, fan_out), shape)
-        y = op(x, kernel, self.impl)
+        # float32 calls keep the three-argument form that older layers files (A/B variants of
+        # benchmarks/ab_step.py) implement.
+        y = (op(x, kernel, self.impl) if self.compute_dtype == "float32"
+             else op(x, kernel, self.impl, self.compute_dtype))
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,))
         return y

@@ -35,18 +35,20 @@ class DCGANGenerator(nn.Module):
     norm: str = "none"
     conv_impl: str = "matmul"
     axis_name: str | None = None
+    compute_dtype: str = "float32"
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
-        x = Linear(4 * 4 * self.base_channels, name="input")(z)
+        dt = self.compute_dtype
+        x = Linear(4 * 4 * self.base_channels, compute_dtype=dt, name="input")(z)
         x = layers.relu(normalize(x, self.norm, self.axis_name, "input_norm"))
         x = unflatten_nchw(x, self.base_channels, 4)
         for i, c in enumerate(self.channels):
-            x = Deconv(c, impl=self.conv_impl, name=f"deconv_{i}")(x)
+            x = Deconv(c, impl=self.conv_impl, compute_dtype=dt, name=f"deconv_{i}")(x)
             x = layers.relu(normalize(x, self.norm, self.axis_name, f"deconv_{i}_norm"))
             if i == 0 and self.crop_first is not None:
                 x = x[:, :self.crop_first, :self.crop_first, :]
-        x = Deconv(self.out_channels, impl=self.conv_impl, name="output")(x)
+        x = Deconv(self.out_channels, impl=self.conv_impl, compute_dtype=dt, name="output")(x)
         if self.output == "sigmoid":
             return jax.nn.sigmoid(x)
         if self.output == "tanh":
@@ -61,12 +63,15 @@ class DCGANCritic(nn.Module):
     norm: str = "none"
     conv_impl: str = "matmul"
     axis_name: str | None = None
+    compute_dtype: str = "float32"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for i, c in enumerate(self.channels):
-            x = Conv(c, impl=self.conv_impl, name=f"conv_{i}")(x)
+            x = Conv(c, impl=self.conv_impl, compute_dtype=self.compute_dtype,
+                     name=f"conv_{i}")(x)
             if i > 0:
                 x = normalize(x, self.norm, self.axis_name, f"conv_{i}_norm")
             x = layers.leaky_relu(x)
-        return Linear(1, name="output")(flatten_nchw(x)).reshape(-1)
+        return Linear(1, compute_dtype=self.compute_dtype,
+                      name="output")(flatten_nchw(x)).reshape(-1)

@@ -21,14 +21,16 @@ class MLPGenerator(nn.Module):
     norm: str = "none"
     axis_name: str | None = None
     output: str = "linear"
+    compute_dtype: str = "float32"
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
         x = z
         for i in range(self.depth):
-            x = Linear(self.hidden, init="he", name=f"hidden_{i}")(x)
+            x = Linear(self.hidden, init="he", compute_dtype=self.compute_dtype,
+                       name=f"hidden_{i}")(x)
             x = layers.relu(normalize(x, self.norm, self.axis_name, f"norm_{i}"))
-        x = Linear(math.prod(self.out_shape), name="out")(x)
+        x = Linear(math.prod(self.out_shape), compute_dtype=self.compute_dtype, name="out")(x)
         if self.output == "sigmoid":
             x = jax.nn.sigmoid(x)
         return x.reshape((x.shape[0],) + tuple(self.out_shape))
@@ -41,13 +43,15 @@ class MLPCritic(nn.Module):
     depth: int = 3
     norm: str = "none"
     axis_name: str | None = None
+    compute_dtype: str = "float32"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         x = x.reshape(x.shape[0], -1)
         for i in range(self.depth):
-            x = Linear(self.hidden, init="he", name=f"hidden_{i}")(x)
+            x = Linear(self.hidden, init="he", compute_dtype=self.compute_dtype,
+                       name=f"hidden_{i}")(x)
             if i > 0:
                 x = normalize(x, self.norm, self.axis_name, f"norm_{i}")
             x = layers.relu(x)
-        return Linear(1, name="out")(x).reshape(-1)
+        return Linear(1, compute_dtype=self.compute_dtype, name="out")(x).reshape(-1)

@@ -45,12 +45,13 @@ class _ExtraLayer(nn.Module):
     activation: str
     conv_impl: str
     axis_name: str | None
+    compute_dtype: str = "float32"
 
     @nn.compact
     def __call__(self, x):
         c = x.shape[-1]
         kernel = self.param("kernel", nn.initializers.normal(DCGAN_INIT_STD), (3, 3, c, c))
-        x = layers.conv_stride1(x, kernel, self.conv_impl)
+        x = layers.conv_stride1(x, kernel, self.conv_impl, self.compute_dtype)
         x = normalize(x, self.norm, self.axis_name, "norm", dcgan_scale_init)
         return layers.relu(x) if self.activation == "relu" else layers.leaky_relu(x)
 
@@ -66,6 +67,7 @@ class PaperDCGANGenerator(nn.Module):
     norm: str = "batch"
     conv_impl: str = "matmul"
     axis_name: str | None = None
+    compute_dtype: str = "float32"
 
     @nn.compact
     def __call__(self, z: jax.Array) -> jax.Array:
@@ -73,18 +75,20 @@ class PaperDCGANGenerator(nn.Module):
         c = self.width // 2 * 2 ** stages
         kernel = self.param("input", nn.initializers.normal(DCGAN_INIT_STD),
                             (self.latent_dim, 4, 4, c))
-        x = (z @ kernel.reshape(self.latent_dim, -1)).reshape(z.shape[0], 4, 4, c)
+        dt = self.compute_dtype
+        x = layers.matmul(z, kernel.reshape(self.latent_dim, -1), dt).reshape(z.shape[0], 4, 4, c)
         x = layers.relu(normalize(x, self.norm, self.axis_name, "input_norm", dcgan_scale_init))
         for i in range(stages - 1):
             c //= 2
-            x = Deconv(c, 4, self.conv_impl, use_bias=False, init="dcgan", name=f"deconv_{i}")(x)
+            x = Deconv(c, 4, self.conv_impl, use_bias=False, init="dcgan", compute_dtype=dt,
+                       name=f"deconv_{i}")(x)
             x = layers.relu(normalize(x, self.norm, self.axis_name, f"deconv_{i}_norm",
                                       dcgan_scale_init))
         for i in range(self.extra_layers):
-            x = _ExtraLayer(self.norm, "relu", self.conv_impl, self.axis_name,
+            x = _ExtraLayer(self.norm, "relu", self.conv_impl, self.axis_name, dt,
                             name=f"extra_{i}")(x)
         x = Deconv(self.out_channels, 4, self.conv_impl, use_bias=False, init="dcgan",
-                   name="output")(x)
+                   compute_dtype=dt, name="output")(x)
         return jnp.tanh(x)
 
 
@@ -97,6 +101,7 @@ class PaperDCGANCritic(nn.Module):
     norm: str = "none"
     conv_impl: str = "matmul"
     axis_name: str | None = None
+    compute_dtype: str = "float32"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -104,16 +109,17 @@ class PaperDCGANCritic(nn.Module):
         if x.shape[1:3] != (self.image_size, self.image_size):
             raise ValueError(f"critic built for {self.image_size}x{self.image_size} images, "
                              f"got shape {x.shape}")
-        c = self.width
-        x = layers.leaky_relu(
-            Conv(c, 4, self.conv_impl, use_bias=False, init="dcgan", name="conv_0")(x))
+        c, dt = self.width, self.compute_dtype
+        x = layers.leaky_relu(Conv(c, 4, self.conv_impl, use_bias=False, init="dcgan",
+                                   compute_dtype=dt, name="conv_0")(x))
         for i in range(self.extra_layers):
-            x = _ExtraLayer(self.norm, "leaky_relu", self.conv_impl, self.axis_name,
+            x = _ExtraLayer(self.norm, "leaky_relu", self.conv_impl, self.axis_name, dt,
                             name=f"extra_{i}")(x)
         for i in range(1, stages):
             c *= 2
-            x = Conv(c, 4, self.conv_impl, use_bias=False, init="dcgan", name=f"conv_{i}")(x)
+            x = Conv(c, 4, self.conv_impl, use_bias=False, init="dcgan", compute_dtype=dt,
+                     name=f"conv_{i}")(x)
             x = layers.leaky_relu(normalize(x, self.norm, self.axis_name, f"conv_{i}_norm",
                                             dcgan_scale_init))
         kernel = self.param("output", nn.initializers.normal(DCGAN_INIT_STD), (4, 4, c, 1))
-        return (x.reshape(x.shape[0], -1) @ kernel.reshape(-1, 1)).reshape(-1)
+        return layers.matmul(x.reshape(x.shape[0], -1), kernel.reshape(-1, 1), dt).reshape(-1)

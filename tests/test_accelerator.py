@@ -1,0 +1,63 @@
+"""The step on whatever devices JAX has: XLA convolutions against the matmul form, and one device
+against all. On CPU (CI) the devices are the four fake host devices; benchmarks/device_check.sh
+runs this file on a GPU/TPU (WGAN_JAX_TEST_ACCELERATOR=1), where conv_impl 'auto' is 'lax'."""
+import jax
+import numpy as np
+import pytest
+
+from wgan_jax.method import Method, config_with
+from wgan_jax.parallel import batch_sharding, make_mesh, replicated
+from wgan_jax.step import make_train_step
+
+STEPS, N_CRITIC = 2, 2
+
+
+def _run(conv_impl: str, compute_dtype: str, n_devices: int, mode: str = "gp",
+         per_device: int = 2):
+    """STEPS steps of the mnist model; host copies of the final parameters and the metrics."""
+    gp = mode == "gp"
+    method = Method.from_config(config_with({
+        "dataset": "mnist", "evals": ("samples",), "n_critic": N_CRITIC,
+        "batch_size": per_device * n_devices, "compute_dtype": compute_dtype,
+        "gp_weight": 10.0 if gp else 0.0, "clip_value": 0.0 if gp else 0.01,
+        "model": {"arch": "mnist", "conv_impl": conv_impl,
+                  "critic_norm": "none" if gp else "batch",
+                  "generator_norm": "none" if gp else "batch"}}), num_devices=n_devices)
+    mesh = make_mesh(jax.devices()[:n_devices])
+    state = jax.device_put(method.init_state(), replicated(mesh))
+    step = make_train_step(method.step, mesh)
+    metrics = []
+    for i in range(STEPS):
+        batch = jax.random.uniform(jax.random.PRNGKey(i), (N_CRITIC, method.batch_size, 28, 28, 1))
+        state, m = step(state, jax.device_put(batch, batch_sharding(mesh)))
+        metrics.append(jax.device_get(m))
+    return jax.device_get((state.g_params, state.d_params)), metrics
+
+
+def _assert_close(a, b, rtol):
+    (pa, ma), (pb, mb) = a, b
+    for x, y in zip(jax.tree.leaves(pa), jax.tree.leaves(pb), strict=True):
+        scale = float(np.max(np.abs(y)))
+        np.testing.assert_allclose(x, y, rtol=rtol, atol=rtol * scale)
+    for s in range(STEPS):
+        for k in ("em_distance", "critic_loss", "generator_loss"):
+            assert ma[s][k] == pytest.approx(mb[s][k], rel=rtol, abs=rtol), (s, k)
+
+
+@pytest.mark.parametrize("compute_dtype, rtol", [("float32", 1e-4), ("bfloat16", 2e-2)])
+def test_step_with_xla_convolutions_equals_the_matmul_form(compute_dtype, rtol):
+    # float32 at full precision: GPUs would otherwise run float32 convs and dots as TF32
+    with jax.default_matmul_precision("highest"):
+        ours = _run("matmul", compute_dtype, 1)
+        xla = _run("lax", compute_dtype, 1)
+    _assert_close(ours, xla, rtol)
+    assert ours[1][-1]["em_distance"] != ours[1][0]["em_distance"]  # the steps did something
+
+
+@pytest.mark.parametrize("mode", ["gp", "clip"])
+def test_one_device_equals_all_devices(mode):
+    n = len(jax.devices())
+    with jax.default_matmul_precision("highest"):
+        all_ = _run("auto", "float32", n, mode, per_device=8 // min(n, 8) or 1)
+        one = _run("auto", "float32", 1, mode, per_device=(8 // min(n, 8) or 1) * n)
+    _assert_close(all_, one, 1e-3)
