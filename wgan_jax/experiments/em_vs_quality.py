@@ -25,27 +25,32 @@ from scipy import stats
 from wgan_jax.experiments.common import write_results
 
 
-def read_scalar(workdir: str, tag: str) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, values) of scalar `tag` from the workdir's TensorBoard event files."""
+def read_scalar(workdir: str, tag: str,
+                with_wall_time: bool = False) -> tuple[np.ndarray, ...]:
+    """(steps, values) of scalar `tag` from the workdir's TensorBoard event files; with
+    `with_wall_time`, (steps, values, wall-clock seconds at which each was written)."""
     from tensorboard.backend.event_processing import event_accumulator
     from tensorboard.util import tensor_util
     files = sorted(glob.glob(os.path.join(workdir, "events.out.tfevents.*")))
     if not files:
         raise FileNotFoundError(f"no TensorBoard event files in {workdir}")
-    points: dict[int, float] = {}
+    points: dict[int, tuple[float, float]] = {}
     for f in files:
         acc = event_accumulator.EventAccumulator(f, size_guidance={"tensors": 0, "scalars": 0})
         acc.Reload()
         if tag in acc.Tags().get("tensors", []):
             for e in acc.Tensors(tag):
-                points[e.step] = float(tensor_util.make_ndarray(e.tensor_proto))
+                points[e.step] = (float(tensor_util.make_ndarray(e.tensor_proto)), e.wall_time)
         elif tag in acc.Tags().get("scalars", []):
             for e in acc.Scalars(tag):
-                points[e.step] = float(e.value)
+                points[e.step] = (float(e.value), e.wall_time)
     if not points:
         raise ValueError(f"no {tag!r} values in the event files of {workdir}")
     steps = np.array(sorted(points))
-    return steps, np.array([points[s] for s in steps])
+    values = np.array([points[s][0] for s in steps])
+    if with_wall_time:
+        return steps, values, np.array([points[s][1] for s in steps])
+    return steps, values
 
 
 def median_filter(steps: np.ndarray, values: np.ndarray, window: int) -> np.ndarray:
