@@ -8,8 +8,8 @@
     python benchmarks/ab_step.py --arch mnist --mode gp \
         --variant f32= --variant bf16=@bfloat16
 
-A variant is `NAME=[LAYERS_FILE][:COMPILER_OPTIONS_JSON][@COMPUTE_DTYPE]`: the strided/transposed conv functions
-of LAYERS_FILE (a copy of wgan_jax/layers.py, e.g. from `git show REV:wgan_jax/layers.py`)
+A variant is `NAME=[LAYERS_FILE][:COMPILER_OPTIONS_JSON][@COMPUTE_DTYPE]`: the
+strided/transposed conv functions of LAYERS_FILE (a copy of wgan_jax/layers.py, e.g. from `git show REV:wgan_jax/layers.py`)
 replace the library's while that variant's step is traced (`wgan_jax.layer_variants`; empty:
 the library's own), COMPILER_OPTIONS_JSON replaces the step's XLA compile options and
 COMPUTE_DTYPE (float32 default, or bfloat16) is the config's `compute_dtype`. Every
@@ -29,7 +29,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.step_throughput import DEFAULT_BATCH  # noqa: E402
-
 
 COMPUTE_DTYPES = ("float32", "bfloat16")
 

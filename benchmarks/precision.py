@@ -2,9 +2,9 @@
 
     python benchmarks/precision.py [--arch mnist] [--batches 5] [--batch 50]
 
-For each of `--batches` random batches (real images uniform in the data range, fakes from the
-initial generator, random interpolation weights) it computes, with the same parameters, the
-WGAN-GP critic loss (lambda 10; 0.1 on the toy) and its gradient w.r.t. the critic parameters in
+For each of `--batches` random batches (real images uniform in the data range, toy points
+uniform in [-1.5, 1.5]^2, fakes from the initial generator, random interpolation weights) it
+computes, with the same parameters, the WGAN-GP critic loss (lambda 10; 0.1 on the toy) and its gradient w.r.t. the critic parameters in
 float32 and in bfloat16, and prints one line per batch and a summary:
     arch=... batch=... loss_rel_err=... penalty_rel_err=... grad_rel_err=... grad_cosine=...
 (relative errors of bfloat16 against float32; the gradient's over all critic parameters).
@@ -46,8 +46,12 @@ def critic_loss_and_grad(arch: str, batch: int, compute_dtype: str, seed: int,
     models = state.models
     g_params, d_params = params if params is not None else (state.g_params, state.d_params)
     keys = jax.random.split(jax.random.PRNGKey(1000 + seed), 3)
-    lo, hi = method.data.value_range
-    real = jax.random.uniform(keys[0], (batch,) + tuple(models.data_shape), minval=lo, maxval=hi)
+    shape = (batch,) + tuple(models.data_shape)
+    if method.data.value_range is None:  # toy points: spread like the 25-gaussians grid
+        real = jax.random.uniform(keys[0], shape, minval=-1.5, maxval=1.5)
+    else:
+        lo, hi = method.data.value_range
+        real = jax.random.uniform(keys[0], shape, minval=lo, maxval=hi)
     z = jax.random.normal(keys[1], (batch, models.latent_dim))
     eps = jax.random.uniform(keys[2], (batch,))
     fake, _ = apply_generator(models, g_params, state.g_vars, z)

@@ -11,8 +11,8 @@ one final line:
     arch=... mode=... batch=... devices=... compute_dtype=D gen_iters_per_s=X gflops=Y
     peak_gflops=P peak_bf16_gflops=Q compile_s=C
 GFLOP/s come from the analytic FLOP count (benchmarks/flops.py); the peaks from a large float32
-matmul and a bfloat16 x bfloat16 -> float32 one timed in the same process. Needs only jax, flax, optax and ml_collections (no
-tensorflow, tfds, clu).
+matmul and a bfloat16 x bfloat16 -> float32 one timed in the same process. Needs only jax,
+flax, optax and ml_collections (no tensorflow, tfds, clu).
 """
 from __future__ import annotations
 

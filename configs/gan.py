@@ -1,4 +1,4 @@
-"""The standard GAN (Goodfellow et al. 2014) with the DCGAN settings of the WGAN-GP code's MODE='dcgan'.
+"""The standard GAN (Goodfellow et al. 2014), as the WGAN-GP code's MODE='dcgan' trains it.
 
     python run.py --config=configs/gan.py                  # 25-gaussians toy
     python run.py --config=configs/gan.py:mnist            # gan_mnist.py MODE='dcgan'

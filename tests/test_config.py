@@ -141,3 +141,18 @@ def test_seed_mlp_and_fast_fashion_variants():
     assert (f.dataset, f.model.arch, f.step.gp_weight, f.batch_size) == (
         "fashion_mnist", "mnist", 10.0, 50)
     assert f.step.ema_decay == 0.99 and f.optimizer.lr_schedule == "linear"
+
+
+def test_gan_configs_follow_the_official_dcgan_mode():
+    from configs import gan
+    for variant, critic_norm in (("mnist", "none"), ("fashion_mnist", "none"),
+                                 ("cifar10", "batch"), ("celeba64", "batch")):
+        m = Method.from_config(gan.get_config(variant))
+        assert (m.step.loss, m.n_critic, m.step.gp_weight, m.clip_value) == (
+            "gan_nonsaturating", 1, 0.0, 0.0), variant
+        assert (m.optimizer.name, m.optimizer.learning_rate, m.optimizer.b1,
+                m.optimizer.b2) == ("adam", 2e-4, 0.5, 0.999), variant
+        assert m.model.critic_norm == critic_norm, variant
+    toy = Method.from_config(gan.get_config())
+    assert (toy.dataset, toy.n_critic, toy.step.loss) == ("25gaussians", 1, "gan_nonsaturating")
+    assert toy.optimizer.learning_rate == wgan_gp.get_config().optimizer.learning_rate
