@@ -9,13 +9,14 @@
         --variant f32= --variant bf16=@bfloat16
 
 A variant is `NAME=[LAYERS_FILE][:COMPILER_OPTIONS_JSON][@COMPUTE_DTYPE]`: the
-strided/transposed conv functions of LAYERS_FILE (a copy of wgan_jax/layers.py, e.g. from `git show REV:wgan_jax/layers.py`)
-replace the library's while that variant's step is traced (`wgan_jax.layer_variants`; empty:
-the library's own), COMPILER_OPTIONS_JSON replaces the step's XLA compile options and
-COMPUTE_DTYPE (float32 default, or bfloat16) is the config's `compute_dtype`. Every
-variant is built and compiled first; then each round times `--steps` generator iterations of
-every variant in turn (after two warm-up calls). Prints each variant's compile time, its
-per-round iterations/s and their median. Needs only jax, flax, optax and ml_collections.
+strided/transposed conv functions of LAYERS_FILE (a copy of wgan_jax/layers.py, e.g. from `git
+show REV:wgan_jax/layers.py`) replace the library's while that variant's step is traced
+(`wgan_jax.layer_variants`; empty: the library's own), COMPILER_OPTIONS_JSON replaces the step's
+XLA compile options and COMPUTE_DTYPE (float32 default, or bfloat16) is the config's
+`compute_dtype`. Every variant is built and compiled first; then each round times `--steps`
+generator iterations of every variant in turn (after two warm-up calls). Prints each variant's
+compile time, its per-round iterations/s and their median. Needs only jax, flax, optax and
+ml_collections.
 """
 from __future__ import annotations
 

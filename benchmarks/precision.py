@@ -4,8 +4,9 @@
 
 For each of `--batches` random batches (real images uniform in the data range, toy points
 uniform in [-1.5, 1.5]^2, fakes from the initial generator, random interpolation weights) it
-computes, with the same parameters, the WGAN-GP critic loss (lambda 10; 0.1 on the toy) and its gradient w.r.t. the critic parameters in
-float32 and in bfloat16, and prints one line per batch and a summary:
+computes, with the same parameters, the WGAN-GP critic loss (lambda 10; 0.1 on the toy) and its
+gradient w.r.t. the critic parameters in float32 and in bfloat16, and prints one line per batch
+and a summary:
     arch=... batch=... loss_rel_err=... penalty_rel_err=... grad_rel_err=... grad_cosine=...
 (relative errors of bfloat16 against float32; the gradient's over all critic parameters).
 Needs only jax, flax, optax and ml_collections.
