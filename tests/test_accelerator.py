@@ -1,6 +1,8 @@
 """The step on whatever devices JAX has: XLA convolutions against the matmul form, and one device
 against all. On CPU (CI) the devices are the four fake host devices; benchmarks/device_check.sh
 runs this file on a GPU/TPU (WGAN_JAX_TEST_ACCELERATOR=1), where conv_impl 'auto' is 'lax'."""
+import functools
+
 import jax
 import numpy as np
 import pytest
@@ -12,8 +14,9 @@ from wgan_jax.step import make_train_step
 STEPS, N_CRITIC = 2, 2
 
 
+@functools.cache  # the tests share runs (each one compiles a step)
 def _run(conv_impl: str, compute_dtype: str, n_devices: int, mode: str = "gp",
-         per_device: int = 2):
+         per_device: int = 8):
     """STEPS steps of the mnist model; host copies of the final parameters and the metrics."""
     gp = mode == "gp"
     method = Method.from_config(config_with({
@@ -59,8 +62,8 @@ def _assert_close(a, b, rtol, share):
 def test_step_with_xla_convolutions_equals_the_matmul_form(compute_dtype, rtol, share):
     # float32 at full precision: GPUs would otherwise run float32 convs and dots as TF32
     with jax.default_matmul_precision("highest"):
-        ours = _run("matmul", compute_dtype, 1)
-        xla = _run("lax", compute_dtype, 1)
+        ours = _run("matmul", compute_dtype, 1, "gp", 8)
+        xla = _run("lax", compute_dtype, 1, "gp", 8)
     _assert_close(ours, xla, rtol, share)
     assert ours[1][-1]["em_distance"] != ours[1][0]["em_distance"]  # the steps did something
 
@@ -68,7 +71,9 @@ def test_step_with_xla_convolutions_equals_the_matmul_form(compute_dtype, rtol, 
 @pytest.mark.parametrize("mode", ["gp"])  # clip with batch norm: tests/test_step.py (CPU)
 def test_one_device_equals_all_devices(mode):
     n = len(jax.devices())
+    auto = "matmul" if jax.default_backend() == "cpu" else "lax"  # conv_impl 'auto'
+    per_device = max(8 // n, 1)
     with jax.default_matmul_precision("highest"):
-        all_ = _run("auto", "float32", n, mode, per_device=8 // min(n, 8) or 1)
-        one = _run("auto", "float32", 1, mode, per_device=(8 // min(n, 8) or 1) * n)
+        all_ = _run(auto, "float32", n, mode, per_device)
+        one = _run(auto, "float32", 1, mode, per_device * n)
     _assert_close(all_, one, 1e-3, 0.99)
