@@ -1,0 +1,63 @@
+"""The run-start warning for compute_dtype='bfloat16'."""
+import logging
+
+import pytest
+
+from wgan_jax import precision
+from configs import wgan_gp
+from wgan_jax.train import train_and_evaluate
+
+AMX = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16"})
+AVX2 = frozenset({"avx2", "fma"})
+
+
+def test_float32_and_accelerators_get_no_warning():
+    assert precision.compute_dtype_warning("float32", "cpu", "mnist", AVX2) is None
+    assert precision.compute_dtype_warning("bfloat16", "gpu", "mnist", None) is None
+    assert precision.compute_dtype_warning("bfloat16", "tpu", "cifar", None) is None
+
+
+def test_cpu_without_bf16_units_is_warned_whatever_the_model():
+    for arch in ("mnist", "mlp"):
+        msg = precision.compute_dtype_warning("bfloat16", "cpu", arch, AVX2)
+        assert "no bfloat16 dot instructions" in msg and "slower" in msg
+
+
+def test_conv_models_on_a_bf16_cpu_are_told_float32_is_faster():
+    msg = precision.compute_dtype_warning("bfloat16", "cpu", "cifar", AMX)
+    assert "0.9-1.0x" in msg and "no bfloat16 dot" not in msg
+    # dense models gain on such CPUs: no speed warning
+    assert precision.compute_dtype_warning("bfloat16", "cpu", "mlp", AMX) is None
+
+
+def test_toy_data_is_warned_about_rounding_on_every_backend():
+    for backend, flags in (("cpu", AMX), ("gpu", None)):
+        msg = precision.compute_dtype_warning("bfloat16", backend, "toy", flags)
+        assert "8 significant bits" in msg and "0.9-1.0x" not in msg
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("processor\t: 0\nflags\t\t: fpu avx2 amx_bf16\n", frozenset({"fpu", "avx2", "amx_bf16"})),
+    ("processor\t: 0\nFeatures\t: fp asimd bf16\n", frozenset({"fp", "asimd", "bf16"})),
+    ("processor\t: 0\n", frozenset()),
+])
+def test_cpu_flags_reads_the_first_flags_line(tmp_path, text, expected):
+    path = tmp_path / "cpuinfo"
+    path.write_text(text)
+    assert precision.cpu_flags(str(path)) == expected
+
+
+def test_missing_cpuinfo_means_unknown(tmp_path):
+    assert precision.cpu_flags(str(tmp_path / "absent")) is None
+
+
+def test_a_run_says_it_once_at_start(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: AVX2)
+    config = wgan_gp.get_config()
+    config.update(num_train_steps=1, batch_size=8, compute_dtype="bfloat16", evals=(),
+                  checkpoint_every_steps=1)
+    config.model.toy_hidden = 8
+    with caplog.at_level(logging.WARNING):
+        train_and_evaluate(config, str(tmp_path / "run"))
+    lines = [r.getMessage() for r in caplog.records if "compute_dtype='bfloat16'" in r.getMessage()]
+    assert len(lines) == 1 and "8 significant bits" in lines[0] and "slower" in lines[0]
