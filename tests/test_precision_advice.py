@@ -3,8 +3,8 @@ import logging
 
 import pytest
 
-from wgan_jax import precision
 from configs import wgan_gp
+from wgan_jax import precision
 from wgan_jax.train import train_and_evaluate
 
 AMX = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16"})
