@@ -13,6 +13,7 @@ from wgan_jax import registry
 
 # gan_toy.py's MLP width (and the main config's default model.toy_hidden), 3 hidden layers.
 TOY_HIDDEN, TOY_DEPTH = 512, 3
+MLP_HIDDEN = 128  # arch 'mlp' (the seed WGAN), one hidden layer in each network
 # The DCGANs' critic conv widths, input side first (the generator's deconvs run through the
 # same widths in reverse), and their kernel size: the layers `wgan_jax.models.build_models`
 # builds. Data and latent sizes come from the registry.
@@ -35,6 +36,9 @@ def _layer_macs(arch: str) -> tuple[list[int], list[int]]:
         h, d, latent = TOY_HIDDEN, spec.data_shape[0], spec.latent_dim
         hidden = [h * h] * (TOY_DEPTH - 1)
         return [latent * h] + hidden + [h * d], [d * h] + hidden + [h]
+    if arch == "mlp":  # the seed WGAN's MLPs: generator latent-128-784, critic 784-128-1
+        d = math.prod(spec.data_shape)
+        return [spec.latent_dim * MLP_HIDDEN, MLP_HIDDEN * d], [d * MLP_HIDDEN, MLP_HIDDEN]
     height, _, channels = spec.data_shape
     widths = CONV_WIDTHS[arch]
     taps = KERNEL.get(arch, 5) ** 2

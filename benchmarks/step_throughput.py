@@ -21,7 +21,7 @@ import os
 import sys
 import time
 
-DEFAULT_BATCH = {"toy": 256, "mnist": 50, "cifar": 64, "celeba64": 64, "dcgan64": 64}
+DEFAULT_BATCH = {"toy": 256, "mlp": 32, "mnist": 50, "cifar": 64, "celeba64": 64, "dcgan64": 64}
 
 
 def parse_args(argv=None):
@@ -67,7 +67,7 @@ def method_config(arch: str, mode: str, batch: int | None = None, n_critic: int 
         "clip_value": 0.0 if gp else 0.01,
         "model": {
             "arch": arch, "conv_impl": conv_impl,
-            "critic_norm": "none" if gp or arch == "toy" else "batch",
+            "critic_norm": "none" if gp or arch in ("toy", "mlp") else "batch",
             "generator_norm": ("batch" if arch in ("cifar", "celeba64", "dcgan64")
                                or (arch == "mnist" and not gp) else "none")},
         "optimizer": ({"name": "adam", "learning_rate": 1e-4, "b1": 0.5, "b2": 0.9} if gp else
@@ -116,7 +116,7 @@ def main(argv=None):
     from benchmarks.flops import iteration_flops
 
     batch = args.batch or DEFAULT_BATCH[args.arch]
-    steps = args.steps or {"toy": 50, "mnist": 10, "cifar": 4}.get(args.arch, 3)
+    steps = args.steps or {"toy": 50, "mlp": 200, "mnist": 10, "cifar": 4}.get(args.arch, 3)
     state, batches, step = build(args.arch, args.mode, batch, args.devices, args.conv_impl,
                                  args.fast_compile, args.n_critic, args.compute_dtype)
     devices = jax.devices()[:args.devices] if args.devices else jax.devices()

@@ -13,7 +13,7 @@ from wgan_jax.step import train_step
 # Reference table (ARCH.md section 4), GFLOP per generator iteration at the papers' batches.
 REFERENCE = {("toy", "gp"): 16.15, ("toy", "clip"): 10.77, ("mnist", "gp"): 140.8,
              ("mnist", "clip"): 93.9, ("cifar", "gp"): 822.0, ("cifar", "clip"): 547.3}
-BATCH = {"toy": 256, "mnist": 50, "cifar": 64, "celeba64": 64, "dcgan64": 64}
+BATCH = {"toy": 256, "mlp": 32, "mnist": 50, "cifar": 64, "celeba64": 64, "dcgan64": 64}
 
 
 @pytest.mark.parametrize("arch,mode", sorted(REFERENCE))
@@ -23,7 +23,8 @@ def test_analytic_flops_match_reference_table(arch, mode):
 
 
 @pytest.mark.parametrize("arch,mode", [("toy", "gp"), ("toy", "clip"), ("mnist", "gp"),
-                                       ("mnist", "clip"), ("dcgan64", "gp")])
+                                       ("mnist", "clip"), ("dcgan64", "gp"), ("mlp", "gp"),
+                                       ("mlp", "clip")])
 def test_traced_step_does_exactly_the_analytic_work(arch, mode):
     # Trace (not compile) the benchmark's per-device step with matmul convolutions and add up
     # its matrix multiplies: equal to the formula means no zero-cotangent waste in the double
