@@ -12,14 +12,8 @@ import math
 from wgan_jax import registry
 
 # gan_toy.py's MLP width (and the main config's default model.toy_hidden), 3 hidden layers.
+# The other architectures' widths and kernel sizes come from the registry.
 TOY_HIDDEN, TOY_DEPTH = 512, 3
-MLP_HIDDEN = 128  # arch 'mlp' (the seed WGAN), one hidden layer in each network
-# The DCGANs' critic conv widths, input side first (the generator's deconvs run through the
-# same widths in reverse), and their kernel size: the layers `wgan_jax.models.build_models`
-# builds. Data and latent sizes come from the registry.
-CONV_WIDTHS = {"mnist": (64, 128, 256), "cifar": (128, 256, 512),
-               "celeba64": (64, 128, 256, 512), "dcgan64": (64, 128, 256, 512)}
-KERNEL = {"dcgan64": 4}  # the WGAN paper's PyTorch DCGAN; 5x5 in the WGAN-GP code
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,12 +30,12 @@ def _layer_macs(arch: str) -> tuple[list[int], list[int]]:
         h, d, latent = TOY_HIDDEN, spec.data_shape[0], spec.latent_dim
         hidden = [h * h] * (TOY_DEPTH - 1)
         return [latent * h] + hidden + [h * d], [d * h] + hidden + [h]
-    if arch == "mlp":  # the seed WGAN's MLPs: generator latent-128-784, critic 784-128-1
-        d = math.prod(spec.data_shape)
-        return [spec.latent_dim * MLP_HIDDEN, MLP_HIDDEN * d], [d * MLP_HIDDEN, MLP_HIDDEN]
+    if arch == "mlp":  # the seed WGAN's MLPs: generator latent-h-784, critic 784-h-1
+        (h,), d = spec.widths, math.prod(spec.data_shape)
+        return [spec.latent_dim * h, h * d], [d * h, h]
     height, _, channels = spec.data_shape
-    widths = CONV_WIDTHS[arch]
-    taps = KERNEL.get(arch, 5) ** 2
+    widths = spec.widths
+    taps = spec.kernel ** 2
     sizes = []  # the critic's output sizes: stride 2, 'SAME'
     for _ in widths:
         height = math.ceil(height / 2)

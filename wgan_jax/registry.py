@@ -67,6 +67,10 @@ class Arch:
     output_range: tuple[float, float] | None  # None: unbounded (the toy MLP)
     latent_dim: int
     description: str
+    # Critic widths, input side first: conv channels of the DCGANs (their generators run through
+    # the same widths in reverse), the hidden layer of 'mlp'; the toy MLP's come from the config.
+    widths: tuple[int, ...] = ()
+    kernel: int = 5  # the DCGANs' conv kernel size
 
 
 _8G = Mixture(tuple((2.0 * x, 2.0 * y) for x, y in
@@ -96,13 +100,17 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
 
 ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("toy", (2,), None, 2, "gan_toy.py's ReLU MLPs"),
-    Arch("mnist", (28, 28, 1), (0.0, 1.0), 128, "gan_mnist.py's DCGAN (5x5 kernels, sigmoid)"),
+    Arch("mnist", (28, 28, 1), (0.0, 1.0), 128, "gan_mnist.py's DCGAN (5x5 kernels, sigmoid)",
+         (64, 128, 256)),
     Arch("mlp", (28, 28, 1), (0.0, 1.0), 10,
-         "the seed WGAN's MLPs for 28x28 images (critic 784-128-1, generator with sigmoid)"),
-    Arch("cifar", (32, 32, 3), (-1.0, 1.0), 128, "gan_cifar.py's DCGAN (5x5 kernels, tanh)"),
-    Arch("celeba64", (64, 64, 3), (-1.0, 1.0), 128, "gan_64x64.py's DCGAN (5x5 kernels)"),
+         "the seed WGAN's MLPs for 28x28 images (critic 784-128-1, generator with sigmoid)",
+         (128,)),
+    Arch("cifar", (32, 32, 3), (-1.0, 1.0), 128, "gan_cifar.py's DCGAN (5x5 kernels, tanh)",
+         (128, 256, 512)),
+    Arch("celeba64", (64, 64, 3), (-1.0, 1.0), 128, "gan_64x64.py's DCGAN (5x5 kernels)",
+         (64, 128, 256, 512)),
     Arch("dcgan64", (64, 64, 3), (-1.0, 1.0), 100,
-         "the WGAN paper's PyTorch DCGAN (4x4 kernels, no biases)"),
+         "the WGAN paper's PyTorch DCGAN (4x4 kernels, no biases)", (64, 128, 256, 512), 4),
 )}
 
 # Evaluator name -> the data it needs ('any', 'toy', 'image', or 'classifier': an image set with

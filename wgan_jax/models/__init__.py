@@ -36,25 +36,23 @@ def build_models(arch: str, *, critic_norm: str = "none", generator_norm: str = 
         critic = MLPCritic(hidden=toy_hidden, depth=toy_depth, norm=inner_norm, **dt)
     elif arch == "mlp":
         # The seed WGAN's MLPs: critic 784-128-1, generator latent-128-784 with a sigmoid.
-        gen = MLPGenerator(hidden=128, depth=1, out_shape=spec.data_shape, latent_dim=latent,
+        (hidden,) = spec.widths
+        gen = MLPGenerator(hidden=hidden, depth=1, out_shape=spec.data_shape, latent_dim=latent,
                            norm=generator_norm, output="sigmoid", **dt)
-        critic = MLPCritic(hidden=128, depth=1, norm=inner_norm, **dt)
+        critic = MLPCritic(hidden=hidden, depth=1, norm=inner_norm, **dt)
     elif arch == "dcgan64":
+        # The paper's DCGAN derives its widths from the image size and its base width (64).
         gen = PaperDCGANGenerator(64, 3, 64, latent, extra_layers, generator_norm, impl, **dt)
         critic = PaperDCGANCritic(64, 64, extra_layers, inner_norm, impl, **dt)
     else:
-        common = dict(conv_impl=impl, **dt)
-        if arch == "mnist":
-            gen = DCGANGenerator(256, (128, 64), 1, 7, "sigmoid", latent, generator_norm, **common)
-            critic = DCGANCritic((64, 128, 256), inner_norm, **common)
-        elif arch == "cifar":
-            gen = DCGANGenerator(512, (256, 128), 3, None, "tanh", latent, generator_norm,
-                                 **common)
-            critic = DCGANCritic((128, 256, 512), inner_norm, **common)
-        else:
-            gen = DCGANGenerator(512, (256, 128, 64), 3, None, "tanh", latent, generator_norm,
-                                 **common)
-            critic = DCGANCritic((64, 128, 256, 512), inner_norm, **common)
+        # The official DCGANs: the generator's deconvs run through the critic's widths in
+        # reverse; mnist's first deconv output is cropped to 7x7 (28 = 7 * 2 * 2).
+        widths, channels = spec.widths, spec.data_shape[-1]
+        out = "sigmoid" if spec.output_range == (0.0, 1.0) else "tanh"
+        crop = 7 if arch == "mnist" else None
+        gen = DCGANGenerator(widths[-1], widths[-2::-1], channels, crop, out, latent,
+                             generator_norm, conv_impl=impl, **dt)
+        critic = DCGANCritic(widths, inner_norm, conv_impl=impl, **dt)
     if critic_norm == "spectral":
         critic = SpectralNormCritic(critic)
     return Models(gen, critic, latent, spec.data_shape, critic_norm)
