@@ -53,6 +53,9 @@ OFFICIAL_COUNTS = [
     ("mnist", {"generator_norm": "batch", "critic_norm": "batch"}, 1_562_753, 1_030_913),
     ("cifar", {"generator_norm": "batch"}, 5_179_907, 4_114_689),
     ("cifar", {"generator_norm": "batch", "critic_norm": "batch"}, 5_179_907, 4_116_225),
+    # gan_64x64.py's DCGAN: G 128*8192+8192 + 5x5 deconvs 512->256->128->64->3 with biases;
+    # D 5x5 convs 3->64->128->256->512 with biases + 8192+1.
+    ("celeba64", {}, 5_362_819, 4_314_753),
     # The seed WGAN's MLPs: G 10*128+128 + 128*784+784, D 784*128+128 + 128+1.
     ("mlp", {}, 102_544, 100_609),
 ]
