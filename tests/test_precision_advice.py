@@ -13,12 +13,13 @@ AVX2 = frozenset({"avx2", "fma"})
 
 def test_float32_and_accelerators_get_no_warning():
     assert precision.compute_dtype_warning("float32", "cpu", "mnist", AVX2) is None
-    assert precision.compute_dtype_warning("bfloat16", "gpu", "mnist", None) is None
-    assert precision.compute_dtype_warning("bfloat16", "tpu", "cifar", None) is None
+    for arch in ("toy", "mnist", "cifar"):
+        assert precision.compute_dtype_warning("bfloat16", "gpu", arch, None) is None
+        assert precision.compute_dtype_warning("bfloat16", "tpu", arch, None) is None
 
 
 def test_cpu_without_bf16_units_is_warned_whatever_the_model():
-    for arch in ("mnist", "mlp"):
+    for arch in ("toy", "mnist", "mlp"):
         msg = precision.compute_dtype_warning("bfloat16", "cpu", arch, AVX2)
         assert "no bfloat16 dot instructions" in msg and "slower" in msg
 
@@ -27,14 +28,13 @@ def test_image_models_on_a_bf16_cpu_are_told_float32_is_as_fast():
     for arch in ("cifar", "mnist", "mlp"):
         msg = precision.compute_dtype_warning("bfloat16", "cpu", arch, AMX)
         assert "0.9-1.1x" in msg and "no bfloat16 dot" not in msg
-    # the toy MLP gains on such CPUs: only its rounding note, no speed note
-    assert "0.9-1.1x" not in precision.compute_dtype_warning("bfloat16", "cpu", "toy", AMX)
+    # the toy MLP gains on such CPUs (1.24x measured)
+    assert precision.compute_dtype_warning("bfloat16", "cpu", "toy", AMX) is None
 
 
-def test_toy_data_is_warned_about_rounding_on_every_backend():
-    for backend, flags in (("cpu", AMX), ("gpu", None)):
-        msg = precision.compute_dtype_warning("bfloat16", backend, "toy", flags)
-        assert "8 significant bits" in msg and "0.9-1.1x" not in msg
+def test_unknown_cpu_flags_give_the_bf16_cpu_advice():
+    msg = precision.compute_dtype_warning("bfloat16", "cpu", "mnist", None)
+    assert "0.9-1.1x" in msg
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -61,4 +61,4 @@ def test_a_run_says_it_once_at_start(tmp_path, caplog, monkeypatch):
     with caplog.at_level(logging.WARNING):
         train_and_evaluate(config, str(tmp_path / "run"))
     lines = [r.getMessage() for r in caplog.records if "compute_dtype='bfloat16'" in r.getMessage()]
-    assert len(lines) == 1 and "8 significant bits" in lines[0] and "slower" in lines[0]
+    assert len(lines) == 1 and "no bfloat16 dot instructions" in lines[0]
