@@ -31,7 +31,7 @@ def compute_dtype_warning(compute_dtype: str, backend: str, arch: str,
     """
     if compute_dtype != "bfloat16" or backend != "cpu":
         return None
-    if flags is not None and not flags & set(BF16_CPU_FLAGS):
+    if flags is not None and flags.isdisjoint(BF16_CPU_FLAGS):
         return ("compute_dtype='bfloat16': this CPU has no bfloat16 dot instructions (none of "
                 f"{', '.join(BF16_CPU_FLAGS)} in /proc/cpuinfo): XLA converts the operands "
                 "back to float32, so the step is slower than with float32.")

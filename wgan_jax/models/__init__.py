@@ -46,10 +46,12 @@ def build_models(arch: str, *, critic_norm: str = "none", generator_norm: str = 
         critic = PaperDCGANCritic(64, 64, extra_layers, inner_norm, impl, **dt)
     else:
         # The official DCGANs: the generator's deconvs run through the critic's widths in
-        # reverse; mnist's first deconv output is cropped to 7x7 (28 = 7 * 2 * 2).
+        # reverse from a 4x4 map; where the data is not 4 * 2^n (mnist: 28), the first
+        # deconv's 8x8 output is cropped to the size the later deconvs double to the data's.
         widths, channels = spec.widths, spec.data_shape[-1]
         out = "sigmoid" if spec.output_range == (0.0, 1.0) else "tanh"
-        crop = 7 if arch == "mnist" else None
+        first = spec.data_shape[0] // 2 ** (len(widths) - 1)
+        crop = first if first != 8 else None
         gen = DCGANGenerator(widths[-1], widths[-2::-1], channels, crop, out, latent,
                              generator_norm, conv_impl=impl, **dt)
         critic = DCGANCritic(widths, inner_norm, conv_impl=impl, **dt)
