@@ -22,6 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from wgan_jax.bf16_dot import bf16_dot
+
 DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 CONV_IMPLS = ("matmul", "lax")
 COMPUTE_DTYPES = ("float32", "bfloat16")
@@ -30,14 +32,16 @@ COMPUTE_DTYPES = ("float32", "bfloat16")
 def matmul(a: jax.Array, b: jax.Array, compute_dtype: str = "float32") -> jax.Array:
     """`a @ b` (b 2-D) in the compute dtype: float32, or bfloat16 operands with float32
     accumulation and a float32 result: the form GPUs, TPUs and CPUs with bf16 dot units run at
-    their bfloat16 rate. Autodiff's derivatives multiply float32 cotangents by the bfloat16
-    operands (XLA:CPU runs those dots in float32; BENCHMARKS.md has the forms measured)."""
+    their bfloat16 rate. In bfloat16 every derivative is a product of that form too
+    (`bf16_dot`: cotangents rounded to bfloat16, accumulated in float32)."""
     if compute_dtype == "float32":
         return a @ b
     if compute_dtype != "bfloat16":
         raise ValueError(f"compute_dtype must be one of {COMPUTE_DTYPES}, got {compute_dtype!r}")
-    return lax.dot_general(a.astype(jnp.bfloat16), b.astype(jnp.bfloat16),
-                           (((a.ndim - 1,), (0,)), ((), ())), preferred_element_type=jnp.float32)
+    # float32 operands: the rounding happens inside the product, so the cotangent of `a` (e.g.
+    # the patches) comes back in float32 without a convert of its own
+    y = bf16_dot(a.reshape(-1, a.shape[-1]), b)
+    return y.reshape(a.shape[:-1] + (b.shape[1],))
 
 
 def default_conv_impl() -> str:
