@@ -12,29 +12,22 @@ AVX2 = frozenset({"avx2", "fma"})
 
 
 def test_float32_and_accelerators_get_no_warning():
-    assert precision.compute_dtype_warning("float32", "cpu", "mnist", AVX2) is None
-    for arch in ("toy", "mnist", "cifar"):
-        assert precision.compute_dtype_warning("bfloat16", "gpu", arch, None) is None
-        assert precision.compute_dtype_warning("bfloat16", "tpu", arch, None) is None
+    assert precision.compute_dtype_warning("float32", "cpu", AVX2) is None
+    assert precision.compute_dtype_warning("bfloat16", "gpu", None) is None
+    assert precision.compute_dtype_warning("bfloat16", "tpu", None) is None
 
 
-def test_cpu_without_bf16_units_is_warned_whatever_the_model():
-    for arch in ("toy", "mnist", "mlp"):
-        msg = precision.compute_dtype_warning("bfloat16", "cpu", arch, AVX2)
-        assert "no bfloat16 dot instructions" in msg and "slower" in msg
+def test_cpu_without_bf16_units_is_warned():
+    msg = precision.compute_dtype_warning("bfloat16", "cpu", AVX2)
+    assert "no bfloat16 dot instructions" in msg and "slower" in msg
+    assert precision.compute_dtype_warning("bfloat16", "cpu", frozenset({"fp", "asimd"}))
 
 
-def test_image_models_on_a_bf16_cpu_are_told_float32_is_as_fast():
-    for arch in ("cifar", "mnist", "mlp"):
-        msg = precision.compute_dtype_warning("bfloat16", "cpu", arch, AMX)
-        assert "0.9-1.1x" in msg and "no bfloat16 dot" not in msg
-    # the toy MLP gains on such CPUs (1.24x measured)
-    assert precision.compute_dtype_warning("bfloat16", "cpu", "toy", AMX) is None
-
-
-def test_unknown_cpu_flags_give_the_bf16_cpu_advice():
-    msg = precision.compute_dtype_warning("bfloat16", "cpu", "mnist", None)
-    assert "0.9-1.1x" in msg
+def test_cpus_with_bf16_units_or_unknown_flags_get_no_warning():
+    # every model's step measured faster in bfloat16 there (BENCHMARKS.md)
+    assert precision.compute_dtype_warning("bfloat16", "cpu", AMX) is None
+    assert precision.compute_dtype_warning("bfloat16", "cpu", frozenset({"fp", "bf16"})) is None
+    assert precision.compute_dtype_warning("bfloat16", "cpu", None) is None
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -4,9 +4,6 @@ from __future__ import annotations
 # /proc/cpuinfo flags of CPUs with bfloat16 dot instructions: x86 AVX-512 BF16 and AMX, Arm's
 # BF16 extension.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
-# Where bfloat16 measured faster than float32 on a CPU with bf16 dot units (BENCHMARKS.md:
-# the toy MLP 1.24x; the image models, the seed's small MLP included, 0.9-1.1x).
-CPU_BF16_GAINS = ("toy",)
 
 
 def cpu_flags(path: str = "/proc/cpuinfo") -> frozenset[str] | None:
@@ -21,13 +18,14 @@ def cpu_flags(path: str = "/proc/cpuinfo") -> frozenset[str] | None:
     return frozenset()
 
 
-def compute_dtype_warning(compute_dtype: str, backend: str, arch: str,
+def compute_dtype_warning(compute_dtype: str, backend: str,
                           flags: frozenset[str] | None) -> str | None:
     """A warning for `compute_dtype` where it is known to cost speed, else None.
 
-    The figures are BENCHMARKS.md's mixed-precision measurements (XLA:CPU, jax 0.10). What it
-    changes in training was within the seed-to-seed spread wherever it was measured (toy
-    default run, Fashion-MNIST fast config), so quality gets no warning.
+    On a CPU with bf16 dot units every model's step measured faster in bfloat16 (BENCHMARKS.md,
+    XLA:CPU, jax 0.10: 1.1-1.6x); without them XLA runs the products in float32 after converts.
+    What bfloat16 changes in training was within the seed-to-seed spread wherever it was
+    measured (toy default run, Fashion-MNIST fast config), so quality gets no warning.
     """
     if compute_dtype != "bfloat16" or backend != "cpu":
         return None
@@ -35,8 +33,4 @@ def compute_dtype_warning(compute_dtype: str, backend: str, arch: str,
         return ("compute_dtype='bfloat16': this CPU has no bfloat16 dot instructions (none of "
                 f"{', '.join(BF16_CPU_FLAGS)} in /proc/cpuinfo): XLA converts the operands "
                 "back to float32, so the step is slower than with float32.")
-    if arch not in CPU_BF16_GAINS:
-        return ("compute_dtype='bfloat16': on CPU the image models' steps measured 0.9-1.1x "
-                "the float32 speed (the derivative dots still run in float32, after converts; "
-                "BENCHMARKS.md): float32 is as fast or faster for them here.")
     return None

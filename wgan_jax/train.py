@@ -50,7 +50,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunRe
     mesh = make_mesh()
     method = Method.from_config(config, num_devices=mesh.size)
     advice = precision.compute_dtype_warning(config.compute_dtype, jax.default_backend(),
-                                             config.model.arch, precision.cpu_flags())
+                                             precision.cpu_flags())
     if advice:
         logging.warning(advice)
     _prepare_workdir(workdir)

@@ -1,0 +1,119 @@
+"""bf16_dot: values, first and second derivatives, batching, and that the gradient penalty's
+parameter gradient runs every product in the bfloat16 x bfloat16 -> float32 form."""
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from wgan_jax.bf16_dot import bf16_dot
+from wgan_jax.method import Method, config_with
+from wgan_jax.models import apply_critic
+from wgan_jax.penalties import gradient_penalty
+
+CONTRACTS = [(1, 0), (0, 0), (1, 1), (0, 1)]
+
+
+def _round(x) -> np.ndarray:
+    """float64 copy of x rounded to bfloat16."""
+    return np.asarray(jnp.asarray(x, jnp.float32).astype(jnp.bfloat16), np.float64)
+
+
+def _operands(contract, m=6, k=5, n=3, seed=0):
+    """(a, b) laid out for `contract`, and their (m, k), (k, n) float64 rounded forms."""
+    ka, kb = jax.random.split(jax.random.PRNGKey(seed))
+    a, b = jax.random.normal(ka, (m, k)), jax.random.normal(kb, (k, n))
+    a_, b_ = (a if contract[0] == 1 else a.T), (b if contract[1] == 0 else b.T)
+    return a_, b_, _round(a), _round(b), np.asarray(a, np.float64) @ np.asarray(b, np.float64)
+
+
+@pytest.mark.parametrize("contract", CONTRACTS)
+def test_value_is_the_product_of_the_rounded_operands(contract):
+    a, b, ra, rb, exact = _operands(contract)
+    y = bf16_dot(a, b, contract)
+    assert y.dtype == jnp.float32 and y.shape == (6, 3)
+    np.testing.assert_allclose(np.asarray(y, np.float64), ra @ rb, rtol=1e-6, atol=1e-6)
+    assert np.max(np.abs(np.asarray(y, np.float64) - exact)) > 1e-3  # the operands were rounded
+
+
+@pytest.mark.parametrize("contract", CONTRACTS)
+def test_gradients_are_products_of_the_rounded_cotangent(contract):
+    # loss = sum(c * y) with c exactly representable in bfloat16: the cotangent is c, so
+    # a_bar = c rb^T and b_bar = ra^T c, each in float64, laid out as a and b.
+    a, b, ra, rb, _ = _operands(contract)
+    c = jnp.asarray(_round(jax.random.normal(jax.random.PRNGKey(9), (6, 3))), jnp.float32)
+    ga, gb = jax.grad(lambda a, b: jnp.sum(c * bf16_dot(a, b, contract)), (0, 1))(a, b)
+    want_a, want_b = np.asarray(c, np.float64) @ rb.T, ra.T @ np.asarray(c, np.float64)
+    np.testing.assert_allclose(ga, want_a if contract[0] == 1 else want_a.T, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(gb, want_b if contract[1] == 0 else want_b.T, rtol=1e-6, atol=1e-6)
+    # a cotangent that bfloat16 cannot hold is rounded: the result is the rounded one's
+    c2 = c * (1 + 2.0 ** -12)
+    ga2 = jax.grad(lambda a: jnp.sum(c2 * bf16_dot(a, b, contract)))(a)
+    np.testing.assert_allclose(ga2, ga, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("contract", CONTRACTS)
+@pytest.mark.parametrize("axes", [(0, None), (1, None), (2, None), (None, 0), (None, 2), (0, 1)])
+def test_vmap_equals_a_loop_over_the_mapped_axis(contract, axes):
+    a, b, *_ = _operands(contract)
+    stack = lambda x, ax, s: x if ax is None else jnp.stack([x * (1 + i) for i in range(s)], ax)
+    A, B = stack(a, axes[0], 4), stack(b, axes[1], 4)
+    got = jax.vmap(lambda x, y: bf16_dot(x, y, contract), in_axes=axes)(A, B)
+    pick = lambda x, ax, i: x if ax is None else jnp.take(x, i, axis=ax)
+    want = jnp.stack([bf16_dot(pick(A, axes[0], i), pick(B, axes[1], i), contract)
+                      for i in range(4)])
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def _critic_penalty(w, x):
+    """A one-layer critic's gradient penalty, per-example vmap as in penalties.py."""
+    critic = lambda xb: jnp.sum(jnp.tanh(bf16_dot(xb.reshape(-1, 5), w)), axis=1)
+    return gradient_penalty(critic, x, 0.5 * x, jnp.full((x.shape[0],), 0.3))[0]
+
+
+def test_penalty_parameter_gradient_matches_float64_and_never_batches_weight_gradients():
+    w = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
+    x = jax.random.normal(jax.random.PRNGKey(2), (4, 5))
+    got = jax.grad(_critic_penalty)(w, x)
+    # float64 reference on the rounded operands (cotangents unrounded): bfloat16-close
+    with jax.enable_x64(True):
+        w64, x64 = jnp.asarray(_round(w)), jnp.asarray(_round(0.3 * x + 0.7 * 0.5 * x))
+        crit = lambda w, xi: jnp.sum(jnp.tanh(xi @ w))
+        def pen(w):
+            g = jax.vmap(jax.grad(crit, 1), (None, 0))(w, x64)
+            return 10.0 * jnp.mean((jnp.sqrt(jnp.sum(g ** 2, axis=1)) - 1.0) ** 2)
+        want = np.asarray(jax.grad(pen)(w64))
+    assert np.max(np.abs(got - want)) < 2e-2 * np.max(np.abs(want))
+    # every product of the double backward is a 2-D bf16_dot (the per-example axis folded into
+    # rows): no batched dot_general, i.e. no per-example weight gradients
+    jaxpr = str(jax.make_jaxpr(jax.grad(_critic_penalty))(w, x))
+    assert "bf16_dot" in jaxpr and "dot_general" not in jaxpr
+
+
+def test_every_product_of_the_mnist_penalty_gradient_is_bf16_in_f32_out():
+    # The forward, backward and double backward of the real critic: each dot's operands are
+    # bfloat16 and its result float32 (the form XLA:CPU and GPU/TPU matrix units run fast).
+    m = Method.from_config(config_with({"dataset": "mnist", "evals": ("samples",),
+                                        "batch_size": 2, "compute_dtype": "bfloat16",
+                                        "model": {"arch": "mnist"}}))
+    state = m.init_state()
+    x = jnp.zeros((2, 28, 28, 1))
+
+    def loss(params):
+        f = lambda xb: apply_critic(state.models, params, state.d_vars, xb, False)[0]
+        return gradient_penalty(f, x, x + 1.0, jnp.full((2,), 0.5))[0]
+
+    text = jax.jit(jax.grad(loss)).lower(state.d_params).as_text()
+    dots = [ln for ln in text.splitlines() if "stablehlo.dot_general" in ln]
+    assert len(dots) >= 3 * 4  # 4 layers, forward + backward + double backward
+    for ln in dots:
+        types = re.findall(r"tensor<[^>]*x(\w+)>", ln.split(":")[-1])
+        assert types[:2] == ["bf16", "bf16"] and types[-1] == "f32", ln
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match="2-D operands"):
+        bf16_dot(jnp.ones((2, 3, 4)), jnp.ones((4, 2)))
+    with pytest.raises(ValueError, match="contracted axes differ"):
+        bf16_dot(jnp.ones((2, 3)), jnp.ones((4, 2)))
