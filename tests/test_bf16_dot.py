@@ -57,10 +57,12 @@ def test_gradients_are_products_of_the_rounded_cotangent(contract):
 @pytest.mark.parametrize("axes", [(0, None), (1, None), (2, None), (None, 0), (None, 2), (0, 1)])
 def test_vmap_equals_a_loop_over_the_mapped_axis(contract, axes):
     a, b, *_ = _operands(contract)
-    stack = lambda x, ax, s: x if ax is None else jnp.stack([x * (1 + i) for i in range(s)], ax)
+    def stack(x, ax, s):
+        return x if ax is None else jnp.stack([x * (1 + i) for i in range(s)], ax)
     A, B = stack(a, axes[0], 4), stack(b, axes[1], 4)
     got = jax.vmap(lambda x, y: bf16_dot(x, y, contract), in_axes=axes)(A, B)
-    pick = lambda x, ax, i: x if ax is None else jnp.take(x, i, axis=ax)
+    def pick(x, ax, i):
+        return x if ax is None else jnp.take(x, i, axis=ax)
     want = jnp.stack([bf16_dot(pick(A, axes[0], i), pick(B, axes[1], i), contract)
                       for i in range(4)])
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
@@ -68,7 +70,8 @@ def test_vmap_equals_a_loop_over_the_mapped_axis(contract, axes):
 
 def _critic_penalty(w, x):
     """A one-layer critic's gradient penalty, per-example vmap as in penalties.py."""
-    critic = lambda xb: jnp.sum(jnp.tanh(bf16_dot(xb.reshape(-1, 5), w)), axis=1)
+    def critic(xb):
+        return jnp.sum(jnp.tanh(bf16_dot(xb.reshape(-1, 5), w)), axis=1)
     return gradient_penalty(critic, x, 0.5 * x, jnp.full((x.shape[0],), 0.3))[0]
 
 
@@ -79,7 +82,8 @@ def test_penalty_parameter_gradient_matches_float64_and_never_batches_weight_gra
     # float64 reference on the rounded operands (cotangents unrounded): bfloat16-close
     with jax.enable_x64(True):
         w64, x64 = jnp.asarray(_round(w)), jnp.asarray(_round(0.3 * x + 0.7 * 0.5 * x))
-        crit = lambda w, xi: jnp.sum(jnp.tanh(xi @ w))
+        def crit(w, xi):
+            return jnp.sum(jnp.tanh(xi @ w))
         def pen(w):
             g = jax.vmap(jax.grad(crit, 1), (None, 0))(w, x64)
             return 10.0 * jnp.mean((jnp.sqrt(jnp.sum(g ** 2, axis=1)) - 1.0) ** 2)
@@ -101,7 +105,8 @@ def test_every_product_of_the_mnist_penalty_gradient_is_bf16_in_f32_out():
     x = jnp.zeros((2, 28, 28, 1))
 
     def loss(params):
-        f = lambda xb: apply_critic(state.models, params, state.d_vars, xb, False)[0]
+        def f(xb):
+            return apply_critic(state.models, params, state.d_vars, xb, False)[0]
         return gradient_penalty(f, x, x + 1.0, jnp.full((2,), 0.5))[0]
 
     text = jax.jit(jax.grad(loss)).lower(state.d_params).as_text()
