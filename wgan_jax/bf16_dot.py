@@ -35,10 +35,13 @@ def bf16_dot(a: jax.Array, b: jax.Array, contract: tuple[int, int] = (1, 0)) -> 
     return bf16_dot_p.bind(a, b, contract=(ca, cb))
 
 
-def _impl(a, b, *, contract):
-    return lax.dot_general(a.astype(jnp.bfloat16), b.astype(jnp.bfloat16),
-                           (((contract[0],), (contract[1],)), ((), ())),
+def _dot(a, b, dimension_numbers):
+    return lax.dot_general(a.astype(jnp.bfloat16), b.astype(jnp.bfloat16), dimension_numbers,
                            preferred_element_type=jnp.float32)
+
+
+def _impl(a, b, *, contract):
+    return _dot(a, b, (((contract[0],), (contract[1],)), ((), ())))
 
 
 def _abstract_eval(a, b, *, contract):
@@ -66,28 +69,27 @@ def _transpose_rhs(ct, a, b, *, contract):
     return out.astype(b.aval.dtype)
 
 
+def _fold(x, mapped, free):
+    """Move `x`'s mapped axis to just before its free axis and merge the two (a free reshape);
+    returns the folded 2-D operand and the mapped size."""
+    x = jnp.moveaxis(x, mapped, free)
+    n, shape = x.shape[free], list(x.shape)
+    return x.reshape(shape[:free] + [n * shape[free + 1]] + shape[free + 2:]), n
+
+
 def _batch(args, dims, *, contract):
-    """Fold the mapped axis into the free axis of the one mapped operand (placed where the
-    reshape is free); both mapped: a batched `dot_general` of the same dtypes."""
+    """Fold the mapped axis into the free axis of the one mapped operand; both mapped: a
+    batched `dot_general` of the same dtypes."""
     (a, b), (da, db) = args, dims
     ca, cb = contract
     if da is not None and db is not None:
         a, b = jnp.moveaxis(a, da, 0), jnp.moveaxis(b, db, 0)
-        out = lax.dot_general(a.astype(jnp.bfloat16), b.astype(jnp.bfloat16),
-                              (((ca + 1,), (cb + 1,)), ((0,), (0,))),
-                              preferred_element_type=jnp.float32)
-        return out, 0
+        return _dot(a, b, (((ca + 1,), (cb + 1,)), ((0,), (0,)))), 0
     if db is None:
-        free = 1 - ca  # a's free axis; the mapped axis goes just before it
-        a = jnp.moveaxis(a, da, free)
-        n, shape = a.shape[free], list(a.shape)
-        folded = a.reshape(shape[:free] + [n * shape[free + 1]] + shape[free + 2:])
+        folded, n = _fold(a, da, 1 - ca)
         out = bf16_dot_p.bind(folded, b, contract=contract)
         return out.reshape(n, -1, out.shape[1]), 0
-    free = 1 - cb
-    b = jnp.moveaxis(b, db, free)
-    n, shape = b.shape[free], list(b.shape)
-    folded = b.reshape(shape[:free] + [n * shape[free + 1]] + shape[free + 2:])
+    folded, n = _fold(b, db, 1 - cb)
     out = bf16_dot_p.bind(a, folded, contract=contract)
     return out.reshape(out.shape[0], n, -1), 1
 
