@@ -4,13 +4,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import jax
 import numpy as np
 import pytest
+from jax.experimental import multihost_utils
 
-from wgan_jax import checkpoint, train
+from wgan_jax import checkpoint, distributed, train
 from wgan_jax.method import Method
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,11 +42,8 @@ def run_py_cmd(workdir, steps, every=3, extra=()):
 def subprocess_env(devices=4):
     # The same devices and compiler settings as this pytest process (conftest.py), so that a
     # subprocess's steps are bit-identical to in-process ones.
-    # Without the session's compilation cache: a coordinator-layout run given it once kept
-    # training after SIGTERM (not understood yet); these tests time signals, not compiles.
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
                JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="1")
-    env.pop("JAX_COMPILATION_CACHE_DIR", None)
     return env
 
 
@@ -106,6 +105,25 @@ def test_sigterm_saves_exits_0_and_resume_is_bit_identical(tmp_path, layout):
             np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
         else:  # the distributed runtime's CPU all-reduce (gloo) sums in another order
             np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
+
+
+def test_only_the_loop_asks_the_sync_service_once_per_step_in_order(tmp_path, monkeypatch):
+    # JAX's preemption sync service sets the stop step from the last step it was asked about.
+    # Orbax's own asks (at save, and from its finalize thread with an older step) once set it
+    # behind the loop in a real run, which then trained on after SIGTERM. Here the service is
+    # a recorder that announces the stop at step 5.
+    asked = []
+
+    def sync_point(step):
+        asked.append((threading.current_thread() is threading.main_thread(), step))
+        return step == 5
+
+    monkeypatch.setattr(multihost_utils, "reached_preemption_sync_point", sync_point)
+    monkeypatch.setattr(train, "Preemption", lambda: distributed.Preemption(sync_service=True))
+    result = train.train_and_evaluate(tiny(100, every=2), str(tmp_path))
+    assert result.preempted and result.step == 5
+    assert asked == [(True, s) for s in range(1, 6)]
+    assert checkpoint.manager(str(tmp_path / "checkpoints")).all_steps() == [2, 4, 5]
 
 
 def test_user_errors_exit_2_with_one_message(tmp_path):

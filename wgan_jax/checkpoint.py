@@ -17,6 +17,21 @@ class CheckpointError(RuntimeError):
     """A checkpoint cannot be read or does not fit the configured model."""
 
 
+class _Manager(ocp.CheckpointManager):
+    """Orbax's CheckpointManager, minus its own questions to JAX's preemption sync service.
+
+    Orbax asks `reached_preemption_sync_point(step)` when it saves and again from its
+    background thread when a save finalizes, with that checkpoint's step. The service keeps the
+    last step it was asked about and, on a preemption notice, sets the stop step to it plus
+    one: a finalize that asks about step 3 while training is at step 6 sets the stop at 4,
+    which the loop never reaches, and the SIGTERM is lost. Only the training loop asks
+    (`distributed.Preemption`), once per step, in order; it saves the stop step itself.
+    """
+
+    def reached_preemption(self, step: int) -> bool:  # noqa: ARG002 (Orbax's signature)
+        return False
+
+
 def manager(directory: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
     """A CheckpointManager in `directory` (created if missing) keeping `max_to_keep` steps."""
     if "://" not in directory:
@@ -32,7 +47,7 @@ def manager(directory: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
     remote = "://" in directory
     if not remote:
         remove_partial_saves(directory)
-    return ocp.CheckpointManager(
+    return _Manager(
         directory, options=ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=remote))
 

@@ -58,11 +58,14 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
 
 class Preemption:
     """`reached(step)`: whether to save at `step` and stop, asked once per step with
-    consecutive step numbers (the sync protocol counts on it)."""
+    consecutive step numbers (the sync protocol counts on it; nothing else may ask it, see
+    `checkpoint.manager`). `sync_service`: use JAX's preemption sync service (default: when
+    the distributed runtime is up)."""
 
-    def __init__(self):
+    def __init__(self, sync_service: bool | None = None):
         self._signalled = threading.Event()
-        self._uses_sync_service = jax.distributed.is_initialized()
+        self._uses_sync_service = (jax.distributed.is_initialized() if sync_service is None
+                                   else sync_service)
 
     def reached(self, step: int) -> bool:
         """True at the step all processes save at after a preemption notice."""
