@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wgan_jax.bf16_dot import bf16_dot
+from wgan_jax.bf16_dot import SKINNY, bf16_dot
 from wgan_jax.method import Method, config_with
 from wgan_jax.models import apply_critic
 from wgan_jax.penalties import gradient_penalty
@@ -20,7 +20,7 @@ def _round(x) -> np.ndarray:
     return np.asarray(jnp.asarray(x, jnp.float32).astype(jnp.bfloat16), np.float64)
 
 
-def _operands(contract, m=6, k=5, n=3, seed=0):
+def _operands(contract, m=16, k=12, n=10, seed=0):
     """(a, b) laid out for `contract`, and their (m, k), (k, n) float64 rounded forms."""
     ka, kb = jax.random.split(jax.random.PRNGKey(seed))
     a, b = jax.random.normal(ka, (m, k)), jax.random.normal(kb, (k, n))
@@ -32,7 +32,7 @@ def _operands(contract, m=6, k=5, n=3, seed=0):
 def test_value_is_the_product_of_the_rounded_operands(contract):
     a, b, ra, rb, exact = _operands(contract)
     y = bf16_dot(a, b, contract)
-    assert y.dtype == jnp.float32 and y.shape == (6, 3)
+    assert y.dtype == jnp.float32 and y.shape == (16, 10)
     np.testing.assert_allclose(np.asarray(y, np.float64), ra @ rb, rtol=1e-6, atol=1e-6)
     assert np.max(np.abs(np.asarray(y, np.float64) - exact)) > 1e-3  # the operands were rounded
 
@@ -42,7 +42,7 @@ def test_gradients_are_products_of_the_rounded_cotangent(contract):
     # loss = sum(c * y) with c exactly representable in bfloat16: the cotangent is c, so
     # a_bar = c rb^T and b_bar = ra^T c, each in float64, laid out as a and b.
     a, b, ra, rb, _ = _operands(contract)
-    c = jnp.asarray(_round(jax.random.normal(jax.random.PRNGKey(9), (6, 3))), jnp.float32)
+    c = jnp.asarray(_round(jax.random.normal(jax.random.PRNGKey(9), (16, 10))), jnp.float32)
     ga, gb = jax.grad(lambda a, b: jnp.sum(c * bf16_dot(a, b, contract)), (0, 1))(a, b)
     want_a, want_b = np.asarray(c, np.float64) @ rb.T, ra.T @ np.asarray(c, np.float64)
     np.testing.assert_allclose(ga, want_a if contract[0] == 1 else want_a.T, rtol=1e-6, atol=1e-6)
@@ -71,13 +71,14 @@ def test_vmap_equals_a_loop_over_the_mapped_axis(contract, axes):
 def _critic_penalty(w, x):
     """A one-layer critic's gradient penalty, per-example vmap as in penalties.py."""
     def critic(xb):
-        return jnp.sum(jnp.tanh(bf16_dot(xb.reshape(-1, 5), w)), axis=1)
+        return jnp.sum(jnp.tanh(bf16_dot(xb.reshape(-1, 16), w)), axis=1)
     return gradient_penalty(critic, x, 0.5 * x, jnp.full((x.shape[0],), 0.3))[0]
 
 
 def test_penalty_parameter_gradient_matches_float64_and_never_batches_weight_gradients():
-    w = jax.random.normal(jax.random.PRNGKey(1), (5, 3))
-    x = jax.random.normal(jax.random.PRNGKey(2), (4, 5))
+    # 10 examples: the per-example products, folded into rows, are not skinny
+    w = jax.random.normal(jax.random.PRNGKey(1), (16, 12)) / 4
+    x = jax.random.normal(jax.random.PRNGKey(2), (10, 16))
     got = jax.grad(_critic_penalty)(w, x)
     # float64 reference on the rounded operands (cotangents unrounded): bfloat16-close
     with jax.enable_x64(True):
@@ -111,10 +112,32 @@ def test_every_product_of_the_mnist_penalty_gradient_is_bf16_in_f32_out():
 
     text = jax.jit(jax.grad(loss)).lower(state.d_params).as_text()
     dots = [ln for ln in text.splitlines() if "stablehlo.dot_general" in ln]
-    assert len(dots) >= 3 * 4  # 4 layers, forward + backward + double backward
+    wide = 0
     for ln in dots:
-        types = re.findall(r"tensor<[^>]*x(\w+)>", ln.split(":")[-1])
+        shapes = re.findall(r"tensor<([^>]*)>", ln.split(":")[-1])
+        types = [t.split("x")[-1] for t in shapes]
+        dims = [int(d) for t in shapes[:2] for d in t.split("x")[:-1]]
+        if min(dims) < SKINNY:  # matrix-vector products (the last Linear): float32
+            assert types == ["f32", "f32", "f32"], ln
+            continue
+        wide += 1
         assert types[:2] == ["bf16", "bf16"] and types[-1] == "f32", ln
+        # and the lhs contracted on its last axis, the only bf16 form XLA:CPU's kernels take
+        lhs_axis = int(re.search(r"contracting_dims = \[(\d+)\]", ln).group(1))
+        assert lhs_axis == len(shapes[0].split("x")) - 2, ln
+    assert wide >= 3 * 3  # 3 conv layers, forward + backward + double backward
+
+
+def test_skinny_products_are_float32_products_of_the_unrounded_operands():
+    for shape_a, shape_b in [((16, 12), (12, 1)), ((1, 12), (12, 16)), ((16, 4), (4, 10))]:
+        a = jax.random.normal(jax.random.PRNGKey(3), shape_a)
+        b = jax.random.normal(jax.random.PRNGKey(4), shape_b)
+        exact = np.asarray(a, np.float64) @ np.asarray(b, np.float64)
+        np.testing.assert_allclose(bf16_dot(a, b), exact, rtol=1e-5, atol=1e-5)
+        c = jax.random.normal(jax.random.PRNGKey(5), exact.shape)
+        ga = jax.grad(lambda a, b, c: jnp.sum(c * bf16_dot(a, b)))(a, b, c)
+        np.testing.assert_allclose(ga, np.asarray(c, np.float64) @ np.asarray(b, np.float64).T,
+                                   rtol=1e-5, atol=1e-5)
 
 
 def test_clear_errors():

@@ -32,10 +32,10 @@ def test_matmul_is_the_exact_product_of_rounded_operands_accumulated_in_float32(
         layers.matmul(a, b, "float16")
 
 
-@pytest.mark.parametrize("fn, kshape", [(layers.conv_stride2, (5, 5, 3, 4)),
-                                        (layers.conv_stride2, (4, 4, 3, 4)),
-                                        (layers.deconv_stride2, (5, 5, 4, 3)),
-                                        (layers.conv_stride1, (3, 3, 3, 4))])
+@pytest.mark.parametrize("fn, kshape", [(layers.conv_stride2, (5, 5, 3, 8)),
+                                        (layers.conv_stride2, (4, 4, 3, 8)),
+                                        (layers.deconv_stride2, (5, 5, 8, 3)),
+                                        (layers.conv_stride1, (3, 3, 3, 8))])
 def test_bfloat16_convs_match_xla_convs_of_the_rounded_operands(fn, kshape):
     """The matmul form equals XLA's convolution on the same bfloat16 operands, and both equal
     the float32 convolution of the rounded inputs (float32 accumulation)."""

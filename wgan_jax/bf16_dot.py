@@ -20,13 +20,16 @@ from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
 bf16_dot_p = Primitive("bf16_dot")
+# Products with a side shorter than this are computed in float32, operands not rounded.
+SKINNY = 8
 
 
 def bf16_dot(a: jax.Array, b: jax.Array, contract: tuple[int, int] = (1, 0)) -> jax.Array:
     """Product of 2-D `a` and `b` over axis `contract[0]` of `a` and `contract[1]` of `b`,
     operands rounded to bfloat16, accumulated and returned in float32 with shape
     (a's other axis, b's other axis). Default: `a @ b`. Derivatives of every order are
-    `bf16_dot`s with the cotangent rounded to bfloat16."""
+    `bf16_dot`s with the cotangent rounded to bfloat16. A product with any side shorter than
+    `SKINNY` (a matrix-vector product) is computed in float32 without rounding."""
     if a.ndim != 2 or b.ndim != 2:
         raise ValueError(f"bf16_dot takes 2-D operands, got shapes {a.shape} and {b.shape}")
     ca, cb = contract
@@ -41,7 +44,23 @@ def _dot(a, b, dimension_numbers):
 
 
 def _impl(a, b, *, contract):
-    return _dot(a, b, (((contract[0],), (contract[1],)), ((), ())))
+    ca, cb = contract
+    if min(a.shape + b.shape) < SKINNY:
+        # No bf16 unit speeds up a matrix-vector product; XLA:CPU would convert the rounded
+        # operands back and multiply in float32.
+        return lax.dot_general(a.astype(jnp.float32), b.astype(jnp.float32),
+                               (((ca,), (cb,)), ((), ())))
+    if ca == 0:
+        # XLA:CPU's bf16 dot kernels take the lhs contracted on its last axis and run any other
+        # dot (the weight gradient a.T @ ct) in float32. Compute (b.T @ a).T instead: b's rows
+        # moved last (a transposed copy of b, the small cotangent in a weight gradient; none
+        # when b contracts its last axis) and a transposed result of the weight's size. The
+        # barriers keep XLA from folding the transposes back into the dot.
+        lhs = b.astype(jnp.bfloat16)
+        if cb == 0:
+            lhs = lax.optimization_barrier(lhs.T)
+        return lax.optimization_barrier(_dot(lhs, a, (((1,), (0,)), ((), ())))).T
+    return _dot(a, b, (((ca,), (cb,)), ((), ())))
 
 
 def _abstract_eval(a, b, *, contract):
