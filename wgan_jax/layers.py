@@ -33,7 +33,8 @@ def matmul(a: jax.Array, b: jax.Array, compute_dtype: str = "float32") -> jax.Ar
     """`a @ b` (b 2-D) in the compute dtype: float32, or bfloat16 operands with float32
     accumulation and a float32 result: the form GPUs, TPUs and CPUs with bf16 dot units run at
     their bfloat16 rate. In bfloat16 every derivative is a product of that form too
-    (`bf16_dot`: cotangents rounded to bfloat16, accumulated in float32)."""
+    (`bf16_dot`: cotangents rounded to bfloat16, accumulated in float32); matrix-vector
+    products (a side under `bf16_dot.SKINNY`) stay float32."""
     if compute_dtype == "float32":
         return a @ b
     if compute_dtype != "bfloat16":
