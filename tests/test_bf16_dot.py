@@ -128,6 +128,50 @@ def test_every_product_of_the_mnist_penalty_gradient_is_bf16_in_f32_out():
     assert wide >= 3 * 3  # 3 conv layers, forward + backward + double backward
 
 
+def _compiled_dots(text: str) -> list[tuple[str, str, str]]:
+    """(lhs type, rhs type, result type) of every dot in an optimised HLO module's text."""
+    types = dict(re.findall(r"%([\w.\-]+) = (\w+\[[\d,]*\])", text))
+    types.update(re.findall(r"([\w.\-]+): (\w+\[[\d,]*\])", text))
+    return [(types[lhs], types[rhs], out) for out, lhs, rhs in re.findall(
+        r"= (\w+\[[\d,]*\])\{[^}]*\} dot\(%([\w.\-]+), %([\w.\-]+)\)", text)]
+
+
+def _wide(shape: str) -> bool:
+    return min(int(d) for d in shape.split("[")[1].rstrip("]").split(",")) >= SKINNY
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's own choice of kernels")
+def test_compiled_products_keep_bf16_operands_on_cpu():
+    # XLA:CPU converts a bf16 dot back to float32 when an operand's layout is not row-major (a
+    # plain `x.T` is a column-major view): the traced program is right, the compiled one slow.
+    # Every derivative of every operand layout, and the critic's loss + penalty gradient.
+    texts = []
+    for contract in CONTRACTS:
+        a, b, *_ = _operands(contract)
+        f = jax.grad(lambda a, b, contract=contract: jnp.sum(bf16_dot(a, b, contract) ** 2),
+                     argnums=(0, 1))
+        texts.append(jax.jit(f).lower(a, b).compile().as_text())
+    m = Method.from_config(config_with({"dataset": "mnist", "evals": ("samples",),
+                                        "batch_size": 2, "compute_dtype": "bfloat16",
+                                        "model": {"arch": "mnist"}}))
+    state = m.init_state()
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 28, 28, 1))
+
+    def loss(params):
+        def f(xb):
+            return apply_critic(state.models, params, state.d_vars, xb, False)[0]
+        return jnp.mean(f(x)) + gradient_penalty(f, x, -x, jnp.full((2,), 0.5))[0]
+
+    texts.append(jax.jit(jax.grad(loss)).lower(state.d_params).compile().as_text())
+    for text in texts:
+        dots = _compiled_dots(text)
+        assert dots
+        wide = [d for d in dots if _wide(d[0]) and _wide(d[1])]
+        assert wide and all(lhs.startswith("bf16[") and rhs.startswith("bf16[")
+                            and out.startswith("f32[") for lhs, rhs, out in wide), wide
+    assert len([d for d in _compiled_dots(texts[-1]) if _wide(d[0]) and _wide(d[1])]) >= 3 * 4
+
+
 def test_skinny_products_are_float32_products_of_the_unrounded_operands():
     for shape_a, shape_b in [((16, 12), (12, 1)), ((1, 12), (12, 16)), ((16, 4), (4, 10))]:
         a = jax.random.normal(jax.random.PRNGKey(3), shape_a)

@@ -43,6 +43,15 @@ def _dot(a, b, dimension_numbers):
                            preferred_element_type=jnp.float32)
 
 
+def _transposed_copy(x):
+    """`x.T` as a row-major array. XLA gives a 2-D transpose, and the elementwise ops after it,
+    a column-major layout (a free view); a bf16 dot that meets one, here or downstream, falls
+    back to float32 on XLA:CPU. The transpose of a 3-D view followed by a reshape is laid out
+    row-major."""
+    m, n = x.shape
+    return jnp.transpose(x.reshape(m, n, 1), (2, 1, 0)).reshape(n, m)
+
+
 def _impl(a, b, *, contract):
     ca, cb = contract
     if min(a.shape + b.shape) < SKINNY:
@@ -51,15 +60,16 @@ def _impl(a, b, *, contract):
         return lax.dot_general(a.astype(jnp.float32), b.astype(jnp.float32),
                                (((ca,), (cb,)), ((), ())))
     if ca == 0:
-        # XLA:CPU's bf16 dot kernels take the lhs contracted on its last axis and run any other
-        # dot (the weight gradient a.T @ ct) in float32. Compute (b.T @ a).T instead: b's rows
-        # moved last (a transposed copy of b, the small cotangent in a weight gradient; none
-        # when b contracts its last axis) and a transposed result of the weight's size. The
-        # barriers keep XLA from folding the transposes back into the dot.
+        # XLA:CPU's bf16 dot kernels take the lhs contracted on its last axis, in row-major
+        # layout, and run any other dot (the weight gradient a.T @ ct) in float32. Compute
+        # (b.T @ a).T instead: b's rows moved last (a transposed copy of b, the small cotangent
+        # in a weight gradient; none when b contracts its last axis) and a transposed copy of
+        # the result (the weight's size). The barriers keep XLA from folding the transposes
+        # into the dot.
         lhs = b.astype(jnp.bfloat16)
         if cb == 0:
-            lhs = lax.optimization_barrier(lhs.T)
-        return lax.optimization_barrier(_dot(lhs, a, (((1,), (0,)), ((), ())))).T
+            lhs = lax.optimization_barrier(_transposed_copy(lhs))
+        return _transposed_copy(lax.optimization_barrier(_dot(lhs, a, (((1,), (0,)), ((), ())))))
     return _dot(a, b, (((ca,), (cb,)), ((), ())))
 
 
