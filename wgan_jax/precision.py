@@ -22,8 +22,9 @@ def compute_dtype_warning(compute_dtype: str, backend: str,
                           flags: frozenset[str] | None) -> str | None:
     """A warning for `compute_dtype` where it is known to cost speed, else None.
 
-    On a CPU with bf16 dot units every model's step measured faster in bfloat16 (BENCHMARKS.md,
-    XLA:CPU, jax 0.10: 1.1-1.6x); without them XLA runs the products in float32 after converts.
+    On CPUs with bf16 dot units the conv models' and the toy's steps measured 1.2-1.7x faster
+    in bfloat16 and the seed's small MLPs about even (BENCHMARKS.md, XLA:CPU, jax 0.10); without
+    them XLA runs the products in float32 after converts.
     What bfloat16 changes in training was within the seed-to-seed spread wherever it was
     measured (toy default run, Fashion-MNIST fast config), so quality gets no warning.
     """
