@@ -108,27 +108,39 @@ def _dims(text: str) -> list[int]:
     return [int(d) for d in text.split(",") if d]
 
 
+_INST = re.compile(r"\s*(?:ROOT )?%([\w.\-]+) = (\w+)\[([\d,]*)\]\S* (\w[\w\-]*)\((.*)")
+
+
+def hlo_dots(hlo: str) -> dict[str, list[tuple[str, tuple, tuple, tuple, list[int]]]]:
+    """Each computation of an optimised HLO module -> its dots, as (instruction name, lhs, rhs,
+    result, lhs contracting dims), each array a (dtype, dims) pair."""
+    out = {}
+    for name, lines in _computations(hlo).items():
+        arrays = {}
+        for line in lines:
+            m = _INST.match(line)
+            if not m:
+                continue
+            arrays[m.group(1)] = (m.group(2), tuple(_dims(m.group(3))))
+            if m.group(4) == "dot":
+                lhs, rhs = re.findall(r"%([\w.\-]+)", m.group(5))[:2]
+                contract = _dims(re.search(r"lhs_contracting_dims=\{([\d,]*)\}", line).group(1))
+                out.setdefault(name, []).append(
+                    (m.group(1), arrays[lhs], arrays[rhs], arrays[m.group(1)], contract))
+    return out
+
+
 def matmul_ops(hlo: str) -> dict[str, tuple[float, str]]:
     """Each op of the optimised HLO that runs a matrix multiply -> (FLOPs, 'MxK . KxN' shapes).
 
     Covers bare `dot`s and the fusions (YNNPACK, ...) whose computation holds one."""
     comps = _computations(hlo)
-    inst = re.compile(r"\s*(?:ROOT )?%([\w.\-]+) = \w+\[([\d,]*)\]\S* (\w[\w\-]*)\((.*)")
     dots_in, ops = {}, {}
-    for name, lines in comps.items():
-        shapes = {}
-        for line in lines:
-            m = inst.match(line)
-            if not m:
-                continue
-            shapes[m.group(1)] = _dims(m.group(2))
-            if m.group(3) == "dot":
-                lhs, rhs = re.findall(r"%([\w.\-]+)", m.group(4))[:2]
-                contract = _dims(re.search(r"lhs_contracting_dims=\{([\d,]*)\}", line).group(1))
-                k = int(np.prod([shapes[lhs][d] for d in contract]))
-                out = shapes[m.group(1)]
-                desc = f"[{'x'.join(map(str, shapes[lhs]))}] . [{'x'.join(map(str, shapes[rhs]))}]"
-                dots_in.setdefault(name, []).append((m.group(1), 2.0 * np.prod(out) * k, desc))
+    for name, found in hlo_dots(hlo).items():
+        for op, (_, lhs), (_, rhs), (_, out), contract in found:
+            k = int(np.prod([lhs[d] for d in contract]))
+            desc = f"[{'x'.join(map(str, lhs))}] . [{'x'.join(map(str, rhs))}]"
+            dots_in.setdefault(name, []).append((op, 2.0 * np.prod(out) * k, desc))
     called = set()
     for lines in comps.values():
         for line in lines:

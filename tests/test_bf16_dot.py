@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from benchmarks.profile_step import hlo_dots
 from wgan_jax.bf16_dot import SKINNY, bf16_dot
 from wgan_jax.method import Method, config_with
 from wgan_jax.models import apply_critic
@@ -96,21 +97,27 @@ def test_penalty_parameter_gradient_matches_float64_and_never_batches_weight_gra
     assert "bf16_dot" in jaxpr and "dot_general" not in jaxpr
 
 
-def test_every_product_of_the_mnist_penalty_gradient_is_bf16_in_f32_out():
-    # The forward, backward and double backward of the real critic: each dot's operands are
-    # bfloat16 and its result float32 (the form XLA:CPU and GPU/TPU matrix units run fast).
+def _mnist_critic_gradient():
+    """The lowered parameter gradient of the bfloat16 mnist critic's mean output plus its
+    gradient penalty: the forward, backward and double backward of a real critic."""
     m = Method.from_config(config_with({"dataset": "mnist", "evals": ("samples",),
                                         "batch_size": 2, "compute_dtype": "bfloat16",
                                         "model": {"arch": "mnist"}}))
     state = m.init_state()
-    x = jnp.zeros((2, 28, 28, 1))
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 28, 28, 1))
 
     def loss(params):
         def f(xb):
             return apply_critic(state.models, params, state.d_vars, xb, False)[0]
-        return gradient_penalty(f, x, x + 1.0, jnp.full((2,), 0.5))[0]
+        return jnp.mean(f(x)) + gradient_penalty(f, x, -x, jnp.full((2,), 0.5))[0]
 
-    text = jax.jit(jax.grad(loss)).lower(state.d_params).as_text()
+    return jax.jit(jax.grad(loss)).lower(state.d_params)
+
+
+def test_every_product_of_the_mnist_penalty_gradient_is_bf16_in_f32_out():
+    # Each dot's operands are bfloat16 and its result float32 (the form XLA:CPU and GPU/TPU
+    # matrix units run fast).
+    text = _mnist_critic_gradient().as_text()
     dots = [ln for ln in text.splitlines() if "stablehlo.dot_general" in ln]
     wide = 0
     for ln in dots:
@@ -128,18 +135,6 @@ def test_every_product_of_the_mnist_penalty_gradient_is_bf16_in_f32_out():
     assert wide >= 3 * 3  # 3 conv layers, forward + backward + double backward
 
 
-def _compiled_dots(text: str) -> list[tuple[str, str, str]]:
-    """(lhs type, rhs type, result type) of every dot in an optimised HLO module's text."""
-    types = dict(re.findall(r"%([\w.\-]+) = (\w+\[[\d,]*\])", text))
-    types.update(re.findall(r"([\w.\-]+): (\w+\[[\d,]*\])", text))
-    return [(types[lhs], types[rhs], out) for out, lhs, rhs in re.findall(
-        r"= (\w+\[[\d,]*\])\{[^}]*\} dot\(%([\w.\-]+), %([\w.\-]+)\)", text)]
-
-
-def _wide(shape: str) -> bool:
-    return min(int(d) for d in shape.split("[")[1].rstrip("]").split(",")) >= SKINNY
-
-
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's own choice of kernels")
 def test_compiled_products_keep_bf16_operands_on_cpu():
     # XLA:CPU converts a bf16 dot back to float32 when an operand's layout is not row-major (a
@@ -151,25 +146,15 @@ def test_compiled_products_keep_bf16_operands_on_cpu():
         f = jax.grad(lambda a, b, contract=contract: jnp.sum(bf16_dot(a, b, contract) ** 2),
                      argnums=(0, 1))
         texts.append(jax.jit(f).lower(a, b).compile().as_text())
-    m = Method.from_config(config_with({"dataset": "mnist", "evals": ("samples",),
-                                        "batch_size": 2, "compute_dtype": "bfloat16",
-                                        "model": {"arch": "mnist"}}))
-    state = m.init_state()
-    x = jax.random.normal(jax.random.PRNGKey(1), (2, 28, 28, 1))
-
-    def loss(params):
-        def f(xb):
-            return apply_critic(state.models, params, state.d_vars, xb, False)[0]
-        return jnp.mean(f(x)) + gradient_penalty(f, x, -x, jnp.full((2,), 0.5))[0]
-
-    texts.append(jax.jit(jax.grad(loss)).lower(state.d_params).compile().as_text())
+    texts.append(_mnist_critic_gradient().compile().as_text())
     for text in texts:
-        dots = _compiled_dots(text)
+        dots = [d for found in hlo_dots(text).values() for d in found]
         assert dots
-        wide = [d for d in dots if _wide(d[0]) and _wide(d[1])]
-        assert wide and all(lhs.startswith("bf16[") and rhs.startswith("bf16[")
-                            and out.startswith("f32[") for lhs, rhs, out in wide), wide
-    assert len([d for d in _compiled_dots(texts[-1]) if _wide(d[0]) and _wide(d[1])]) >= 3 * 4
+        wide = [(lhs, rhs, out) for _, lhs, rhs, out, _ in dots
+                if min(lhs[1] + rhs[1]) >= SKINNY]
+        assert wide and all(lhs[0] == rhs[0] == "bf16" and out[0] == "f32"
+                            for lhs, rhs, out in wide), wide
+    assert len(wide) >= 3 * 4  # the critic's: 3 conv layers, forward and 3 derivatives
 
 
 def test_skinny_products_are_float32_products_of_the_unrounded_operands():
