@@ -5,6 +5,7 @@ from wgan_jax import registry
 from wgan_jax.layers import default_conv_impl
 from wgan_jax.models.apply import Models, apply_critic, apply_generator, with_axis_name
 from wgan_jax.models.common import CRITIC_NORMS, GENERATOR_NORMS
+from wgan_jax.models.conditional import CONDITIONINGS, check_conditioning
 from wgan_jax.models.dcgan import DCGANCritic, DCGANGenerator
 from wgan_jax.models.mlp import MLPCritic, MLPGenerator
 from wgan_jax.models.paper_dcgan import PaperDCGANCritic, PaperDCGANGenerator
@@ -12,22 +13,31 @@ from wgan_jax.models.spectral import SpectralNormCritic
 
 ARCHS = tuple(registry.ARCHS)
 
-__all__ = ["ARCHS", "CRITIC_NORMS", "GENERATOR_NORMS", "Models", "SpectralNormCritic",
+__all__ = ["ARCHS", "CONDITIONINGS", "CRITIC_NORMS", "GENERATOR_NORMS", "Models", "SpectralNormCritic",
            "apply_critic", "apply_generator", "build_models", "with_axis_name"]
 
 
 def build_models(arch: str, *, critic_norm: str = "none", generator_norm: str = "none",
                  conv_impl: str = "auto", toy_hidden: int = 512, toy_depth: int = 3,
-                 extra_layers: int = 0, compute_dtype: str = "float32") -> Models:
+                 extra_layers: int = 0, compute_dtype: str = "float32",
+                 conditioning: str = "none", num_classes: int = 0) -> Models:
     """Generator and critic of `arch`, matching the official code's layers.
 
     Options are checked where configs are validated (`config.validate`); `extra_layers` is the
     WGAN paper DCGAN's `--n_extra_layers` (arch 'dcgan64' only); `compute_dtype` 'bfloat16'
     runs every matmul/convolution on bfloat16 operands with float32 accumulation (parameters,
-    norms, activations and losses stay float32).
+    norms, activations and losses stay float32). `conditioning` ('none', 'acgan',
+    'projection') with `num_classes` labels makes both networks take labels `y`
+    (`models/conditional.py`; ValueError for the toy MLPs, which have no labelled data).
     """
-    dt = dict(compute_dtype=compute_dtype)
     spec = registry.arch(arch)
+    check_conditioning(conditioning, num_classes)
+    if conditioning != "none" and arch == "toy":
+        raise ValueError(f"conditioning={conditioning!r}: the toy datasets have no labels; "
+                         "use conditioning='none'")
+    dt = dict(compute_dtype=compute_dtype)
+    if conditioning != "none":
+        dt.update(conditioning=conditioning, num_classes=num_classes)
     impl = default_conv_impl() if conv_impl == "auto" else conv_impl
     inner_norm = "none" if critic_norm == "spectral" else critic_norm
     latent = spec.latent_dim
@@ -57,4 +67,5 @@ def build_models(arch: str, *, critic_norm: str = "none", generator_norm: str = 
         critic = DCGANCritic(widths, inner_norm, conv_impl=impl, **dt)
     if critic_norm == "spectral":
         critic = SpectralNormCritic(critic)
-    return Models(gen, critic, latent, spec.data_shape, critic_norm)
+    return Models(gen, critic, latent, spec.data_shape, critic_norm, conditioning,
+                  num_classes if conditioning != "none" else 0)
