@@ -64,6 +64,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.toy_hidden = 512
     c.model.toy_depth = 3
     c.model.extra_layers = 0  # dcgan64 only: the WGAN code's --n_extra_layers
+    c.model.width = 0  # resnet32/resnet64 only: DIM; 0: the official width (128 / 64)
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"
@@ -215,6 +216,11 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     if m.extra_layers and m.arch != "dcgan64":
         _fail("model.extra_layers", m.extra_layers,
               f"extra layers exist only in model.arch='dcgan64' (got {m.arch!r}); set it to 0")
+    if not isinstance(m.width, int) or m.width < 0:
+        _fail("model.width", m.width, "must be 0 (the official width) or a positive integer")
+    if m.width and m.arch not in ("resnet32", "resnet64"):
+        _fail("model.width", m.width, f"only the ResNets take a width, not model.arch="
+              f"{m.arch!r}; set it to 0")
     if m.critic_norm not in CRITIC_NORMS:
         _fail("model.critic_norm", m.critic_norm, f"choose one of {CRITIC_NORMS}")
     if m.generator_norm not in GENERATOR_NORMS:

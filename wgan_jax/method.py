@@ -40,13 +40,17 @@ class ModelSpec:
     toy_depth: int = 3
     extra_layers: int = 0
     compute_dtype: str = "float32"
+    width: int = 0  # the ResNets' DIM; 0: official
     conditioning: str = "none"  # config.conditioning
     num_classes: int = 0  # the dataset's, for a conditional model
+    channels: int = 0  # the dataset's image channels where they differ from the arch's
 
     def build(self) -> Models:
         """The generator and critic (official layers and inits)."""
         cond = ({} if self.conditioning == "none" else
                 {"conditioning": self.conditioning, "num_classes": self.num_classes})
+        # Passed only when set: the other archs' builders take neither.
+        cond.update({k: getattr(self, k) for k in ("width", "channels") if getattr(self, k)})
         return build_models(self.arch, critic_norm=self.critic_norm,
                             generator_norm=self.generator_norm, conv_impl=self.conv_impl,
                             toy_hidden=self.toy_hidden, toy_depth=self.toy_depth,
@@ -95,9 +99,11 @@ class Method:
     def from_config(cls, config: ml_collections.ConfigDict, num_devices: int = 1) -> Method:
         """Validate `config` (one ConfigError naming the field) and describe its method."""
         config_lib.validate(config, num_devices=num_devices)
+        data, arch = registry.dataset(config.dataset), registry.arch(config.model.arch)
         from_top = {"compute_dtype": config.compute_dtype, "conditioning": config.conditioning,
-                    "num_classes": (registry.dataset(config.dataset).num_classes
-                                    if config.conditioning != "none" else 0)}
+                    "num_classes": data.num_classes if config.conditioning != "none" else 0,
+                    "channels": (data.shape[-1] if data.shape[-1] != arch.data_shape[-1]
+                                 else 0)}
         return cls(
             dataset=config.dataset,
             model=ModelSpec(**from_top,
