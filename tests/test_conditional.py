@@ -231,3 +231,49 @@ def test_conditional_image_configs_validate_and_describe_their_method():
     models = method.models()
     assert (models.conditioning, models.num_classes) == ("acgan", 10)
     assert not Method.from_config(_image_config()).conditional
+
+
+def _variant(name, **fields):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("wgan_gp_config", "configs/wgan_gp.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return config_with(fields, base=module.get_config(name))
+
+
+def test_resnet_and_conditional_variants_hold_their_documented_settings():
+    m = Method.from_config(_variant("cifar10_resnet"))
+    assert (m.dataset, m.model.arch, m.model.generator_norm, m.model.critic_norm) == (
+        "cifar10", "resnet32", "batch", "none")
+    assert (m.optimizer.learning_rate, m.optimizer.b1, m.optimizer.b2) == (2e-4, 0.0, 0.9)
+    assert (m.optimizer.lr_schedule, m.num_train_steps, m.n_critic) == ("linear", 100_000, 5)
+    assert (m.batch_size, m.step.generator_batch_size, m.step.gp_weight) == (64, 128, 10.0)
+    assert m.dequantize == 1 / 128 and not m.conditional
+    assert Method.from_config(_variant("cifar10_resnet", conditioning="acgan")).conditional
+    m = Method.from_config(_variant("celeba64_resnet"))
+    assert (m.model.arch, m.model.critic_norm, m.optimizer.learning_rate, m.optimizer.b1,
+            m.optimizer.lr_schedule, m.num_train_steps) == (
+        "resnet64", "layer", 1e-4, 0.0, "constant", 200_000)
+    for mode in ("acgan", "projection"):
+        m = Method.from_config(_variant(f"fashion_mnist_fast_{mode}"))
+        fast = Method.from_config(_variant("fashion_mnist_fast"))
+        assert m.step.conditioning == mode and m.model.num_classes == 10
+        assert m.optimizer == fast.optimizer and m.num_train_steps == fast.num_train_steps
+
+
+def test_fashion_mnist32_resnet_builds_a_narrow_one_channel_conditional_resnet():
+    config = _variant("fashion_mnist32_resnet", conditioning="acgan")
+    config.model.width = 8  # the test's size; the variant's is 32
+    assert _variant("fashion_mnist32_resnet").model.width == 32
+    models = Method.from_config(config).models()
+    assert models.data_shape == (32, 32, 1) and models.num_classes == 10
+    z = jnp.zeros((2, models.latent_dim))
+    y = jnp.array([0, 9])
+    variables = models.generator.init(jax.random.PRNGKey(0), z, y)
+    x, _ = models.generator.apply(variables, z, y, mutable=["batch_stats"])
+    assert x.shape == (2, 32, 32, 1)
+    values, logits = models.critic.apply(
+        models.critic.init(jax.random.PRNGKey(1), x, y), x, y)
+    assert values.shape == (2,) and logits.shape == (2, 10)
+    with pytest.raises(config_lib.ConfigError, match=r"^config\.model\.width=8"):
+        config_lib.validate(config_with({"model.width": 8}))
