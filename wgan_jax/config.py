@@ -230,7 +230,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     if config.compute_dtype not in COMPUTE_DTYPES:
         _fail("compute_dtype", config.compute_dtype, f"choose one of {COMPUTE_DTYPES}")
     if config.loss not in LOSSES:
-        _fail("loss", config.loss, f"choose one of {LOSSES}")
+        _fail("loss", config.loss, f"choose one of {tuple(LOSSES)}")
     if not config.gp_weight >= 0:
         _fail("gp_weight", config.gp_weight, "the penalty weight lambda must be >= 0")
     if not config.clip_value >= 0:
