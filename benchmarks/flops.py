@@ -92,7 +92,7 @@ def _resnet_ops(arch: str, layer_norm: bool, width: int = 0) -> tuple[list[Op], 
     g_widths = [d] * 4 if arch == "resnet32" else [8 * d, 8 * d, 4 * d, 2 * d, d]
     g = [Op(latent * 16 * g_widths[0], reads_input=True)]
     s = 4
-    for cin, cout in zip(g_widths, g_widths[1:]):
+    for cin, cout in zip(g_widths, g_widths[1:], strict=False):
         s *= 2
         g += [Op(s * s * cin * cout), Op(s * s * 9 * cin * cout), Op(s * s * 9 * cout * cout)]
     g.append(Op(s * s * 9 * d * channels))
@@ -106,7 +106,7 @@ def _resnet_ops(arch: str, layer_norm: bool, width: int = 0) -> tuple[list[Op], 
         return g, crit + [Op(d)]
     crit = [Op(size * size * 9 * channels * d, reads_input=True, before_norm=layer_norm)]
     widths = [d, 2 * d, 4 * d, 8 * d, 8 * d]
-    for i, (cin, cout) in enumerate(zip(widths, widths[1:])):
+    for i, (cin, cout) in enumerate(zip(widths, widths[1:], strict=False)):
         last = i == 3
         crit += [Op((size // 2) ** 2 * cin * cout, before_norm=layer_norm and not last),
                  Op(size * size * 9 * cin * cin, before_norm=layer_norm),
