@@ -25,13 +25,13 @@ def _bce(logit, target):
 # ---------------------------------------------------------------- Wasserstein losses
 
 
-def test_em_estimate_hand_value():
+def test_em_distance_hand_value():
     # mean(1, 2, 3) = 2, mean(0, -1) = -0.5
-    assert float(losses.em_estimate(D_REAL, D_FAKE)) == pytest.approx(2.5, abs=1e-7)
+    assert float(losses.em_distance(D_REAL, D_FAKE)) == pytest.approx(2.5, abs=1e-7)
 
 
-def test_em_estimate_is_not_symmetric():
-    assert float(losses.em_estimate(D_FAKE, D_REAL)) == pytest.approx(-2.5, abs=1e-7)
+def test_em_distance_is_not_symmetric():
+    assert float(losses.em_distance(D_FAKE, D_REAL)) == pytest.approx(-2.5, abs=1e-7)
 
 
 def test_wgan_critic_loss_is_minus_em():
@@ -47,7 +47,7 @@ def test_wgan_losses_use_means_not_sums():
     # Different batch sizes: a sum-based implementation would give 6 - (-1) = 7.
     d_real = jnp.array([1.0, 2.0, 3.0, 4.0])
     d_fake = jnp.array([-1.0])
-    assert float(losses.em_estimate(d_real, d_fake)) == pytest.approx(3.5, abs=1e-7)
+    assert float(losses.em_distance(d_real, d_fake)) == pytest.approx(3.5, abs=1e-7)
 
 
 # ---------------------------------------------------------------- standard GAN losses

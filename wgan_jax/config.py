@@ -13,7 +13,7 @@ from wgan_jax import registry
 from wgan_jax.layers import COMPUTE_DTYPES, CONV_IMPLS
 from wgan_jax.models.common import CRITIC_NORMS, GENERATOR_NORMS
 from wgan_jax.optim import OPTIMIZERS, SCHEDULES
-from wgan_jax.step import LOSSES
+from wgan_jax.losses import LOSSES
 
 
 class ConfigError(ValueError):
@@ -41,6 +41,13 @@ def base_config() -> ml_collections.ConfigDict:
     c.real_label_smoothing = 0.0  # standard GAN losses only
     c.label_flip_prob = 0.0  # standard GAN losses only
     c.ema_decay = 0.0  # EMA of generator weights used for samples/eval; 0 = off
+    # Class conditioning: 'none', 'acgan' or 'projection' (labelled datasets only; the number of
+    # classes is the dataset's). ACGAN class-loss weights: gan_cifar_resnet.py's.
+    c.conditioning = "none"
+    c.acgan_critic_weight = 1.0
+    c.acgan_generator_weight = 0.1
+    c.generator_batch_size = 0  # global batch of the generator update; 0: batch_size
+    c.dequantize = 0.0  # width w of U(0, w) noise on real 8-bit images (data/feed.py); 0: off
     # Matmul/convolution operands: 'float32', or 'bfloat16' with float32 accumulation and
     # results (parameters, optimizer states, EMA, norms, penalty and losses stay float32).
     c.compute_dtype = "float32"
@@ -57,6 +64,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.toy_hidden = 512
     c.model.toy_depth = 3
     c.model.extra_layers = 0  # dcgan64 only: the WGAN code's --n_extra_layers
+    c.model.width = 0  # resnet32/resnet64 only: DIM; 0: the official width (128 / 64)
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"
@@ -162,6 +170,32 @@ def _validate_evals(config: ml_collections.ConfigDict) -> None:
             _fail("eval.pr_k", e.pr_k, f"needs more than k={e.pr_k} samples on each side")
 
 
+def _validate_conditioning(config: ml_collections.ConfigDict, num_devices: int) -> None:
+    from wgan_jax.models.conditional import CONDITIONINGS
+    data = registry.dataset(config.dataset)
+    if config.conditioning not in CONDITIONINGS:
+        _fail("conditioning", config.conditioning, f"choose one of {CONDITIONINGS}")
+    if config.conditioning != "none" and not data.num_classes:
+        labelled = [d.name for d in registry.DATASETS.values() if d.num_classes]
+        _fail("conditioning", config.conditioning, f"dataset {config.dataset!r} has no class "
+              f"labels; use conditioning='none' or a labelled dataset {labelled}")
+    for f in ("acgan_critic_weight", "acgan_generator_weight"):
+        if not 0 <= config[f] < float("inf"):
+            _fail(f, config[f], "must be a finite weight >= 0")
+    g = config.generator_batch_size
+    if not isinstance(g, int) or isinstance(g, bool) or g < 0:
+        _fail("generator_batch_size", g, "must be 0 (the same as batch_size) or a positive "
+              "integer")
+    if g % num_devices:
+        _fail("generator_batch_size", g, f"the generator's global batch must divide evenly "
+              f"over the {num_devices} devices; use a multiple of {num_devices}")
+    if not 0 <= config.dequantize < float("inf"):
+        _fail("dequantize", config.dequantize, "the noise width must be >= 0 (0: off)")
+    if config.dequantize > 0 and data.is_toy:
+        _fail("dequantize", config.dequantize, f"dequantization is for 8-bit images, but "
+              f"dataset {config.dataset!r} is 2-D points; set it to 0")
+
+
 def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     """Raise one ConfigError naming the first invalid field; return None when all is well."""
     for f in ("num_train_steps", "batch_size", "n_critic", "log_every_steps", "eval_every_steps",
@@ -182,6 +216,11 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     if m.extra_layers and m.arch != "dcgan64":
         _fail("model.extra_layers", m.extra_layers,
               f"extra layers exist only in model.arch='dcgan64' (got {m.arch!r}); set it to 0")
+    if not isinstance(m.width, int) or m.width < 0:
+        _fail("model.width", m.width, "must be 0 (the official width) or a positive integer")
+    if m.width and m.arch not in ("resnet32", "resnet64"):
+        _fail("model.width", m.width, f"only the ResNets take a width, not model.arch="
+              f"{m.arch!r}; set it to 0")
     if m.critic_norm not in CRITIC_NORMS:
         _fail("model.critic_norm", m.critic_norm, f"choose one of {CRITIC_NORMS}")
     if m.generator_norm not in GENERATOR_NORMS:
@@ -206,6 +245,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         _fail("real_label_smoothing", config.real_label_smoothing, "must be in [0, 1)")
     if not 0 <= config.label_flip_prob < 0.5:
         _fail("label_flip_prob", config.label_flip_prob, "must be in [0, 0.5)")
+    _validate_conditioning(config, num_devices)
     _validate_evals(config)
     o = config.optimizer
     if o.name not in OPTIMIZERS:

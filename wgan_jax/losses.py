@@ -1,15 +1,19 @@
-"""Loss functions: WGAN critic/generator losses, the EM estimate, standard GAN baselines.
+"""Loss functions: WGAN critic/generator losses, the EM estimate, standard GAN baselines, the
+ACGAN auxiliary classifier's cross-entropy, and `LOSSES`, the table the step reads by name.
 
 All take critic outputs (one value per example) and return scalars.
 """
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import optax
 
 
-def em_estimate(d_real: jax.Array, d_fake: jax.Array) -> jax.Array:
+def em_distance(d_real: jax.Array, d_fake: jax.Array) -> jax.Array:
     """The critic's Earth-Mover (Wasserstein-1) estimate: mean D(real) - mean D(fake).
 
     It approximates W1 up to the critic's Lipschitz constant (K * W1 for a K-Lipschitz critic).
@@ -54,3 +58,40 @@ def gan_generator_loss_minimax(d_fake: jax.Array) -> jax.Array:
 def gan_generator_loss_nonsaturating(d_fake: jax.Array) -> jax.Array:
     """Non-saturating generator loss: -mean log(sigmoid(D(G(z))))."""
     return jnp.mean(optax.sigmoid_binary_cross_entropy(d_fake, jnp.ones_like(d_fake)))
+
+
+def wgan_critic_loss_hacks(d_real, d_fake, real_label_smoothing=0.0, flip_real=None,
+                           flip_fake=None):
+    """`wgan_critic_loss` with `gan_critic_loss`'s signature (the GAN hacks do not apply)."""
+    del real_label_smoothing, flip_real, flip_fake
+    return wgan_critic_loss(d_real, d_fake)
+
+
+@dataclasses.dataclass(frozen=True)
+class Loss:
+    """A critic loss and its generator loss. `critic(d_real, d_fake, real_label_smoothing,
+    flip_real, flip_fake)`, `generator(d_fake)`; `label_hacks`: the loss reads the label
+    smoothing and flips (the step draws the flips only then)."""
+
+    critic: Callable[..., jax.Array]
+    generator: Callable[[jax.Array], jax.Array]
+    label_hacks: bool
+
+
+LOSSES: dict[str, Loss] = {
+    "wasserstein": Loss(wgan_critic_loss_hacks, wgan_generator_loss, False),
+    "gan_minimax": Loss(gan_critic_loss, gan_generator_loss_minimax, True),
+    "gan_nonsaturating": Loss(gan_critic_loss, gan_generator_loss_nonsaturating, True),
+}
+
+
+def classifier_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Mean softmax cross-entropy of class `logits` [B, K] against integer `labels` [B] (the
+    ACGAN auxiliary loss, tf.nn.sparse_softmax_cross_entropy_with_logits averaged)."""
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(
+        logits.astype(jnp.float32), labels))
+
+
+def classifier_accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Fraction of examples whose largest logit is their label."""
+    return jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))

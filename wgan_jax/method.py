@@ -40,13 +40,22 @@ class ModelSpec:
     toy_depth: int = 3
     extra_layers: int = 0
     compute_dtype: str = "float32"
+    width: int = 0  # the ResNets' DIM; 0: official
+    conditioning: str = "none"  # config.conditioning
+    num_classes: int = 0  # the dataset's, for a conditional model
+    channels: int = 0  # the dataset's image channels where they differ from the arch's
 
     def build(self) -> Models:
         """The generator and critic (official layers and inits)."""
+        cond = ({} if self.conditioning == "none" else
+                {"conditioning": self.conditioning, "num_classes": self.num_classes})
+        # Passed only when set: the other archs' builders take neither.
+        cond.update({k: getattr(self, k) for k in ("width", "channels") if getattr(self, k)})
         return build_models(self.arch, critic_norm=self.critic_norm,
                             generator_norm=self.generator_norm, conv_impl=self.conv_impl,
                             toy_hidden=self.toy_hidden, toy_depth=self.toy_depth,
-                            extra_layers=self.extra_layers, compute_dtype=self.compute_dtype)
+                            extra_layers=self.extra_layers, compute_dtype=self.compute_dtype,
+                            **cond)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,31 +93,46 @@ class Method:
     batch_size: int = 64
     seed: int = 0
     fast_compile: bool = False
+    dequantize: float = 0.0  # width of U(0, w) noise on real images (data/feed.py)
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict, num_devices: int = 1) -> Method:
         """Validate `config` (one ConfigError naming the field) and describe its method."""
         config_lib.validate(config, num_devices=num_devices)
+        data, arch = registry.dataset(config.dataset), registry.arch(config.model.arch)
+        from_top = {"compute_dtype": config.compute_dtype, "conditioning": config.conditioning,
+                    "num_classes": data.num_classes if config.conditioning != "none" else 0,
+                    "channels": (data.shape[-1] if data.shape[-1] != arch.data_shape[-1]
+                                 else 0)}
         return cls(
             dataset=config.dataset,
-            model=ModelSpec(compute_dtype=config.compute_dtype,
+            model=ModelSpec(**from_top,
                             **{f.name: config.model[f.name] for f in dataclasses.fields(ModelSpec)
-                               if f.name != "compute_dtype"}),
+                               if f.name not in from_top}),
             optimizer=OptimizerSpec(**{f.name: config.optimizer[f.name]
                                        for f in dataclasses.fields(OptimizerSpec)}),
             step=StepConfig(loss=config.loss, gp_weight=float(config.gp_weight),
                             gp_one_sided=bool(config.gp_one_sided),
                             real_label_smoothing=float(config.real_label_smoothing),
                             label_flip_prob=float(config.label_flip_prob),
-                            ema_decay=float(config.ema_decay)),
+                            ema_decay=float(config.ema_decay),
+                            conditioning=config.conditioning,
+                            acgan_critic_weight=float(config.acgan_critic_weight),
+                            acgan_generator_weight=float(config.acgan_generator_weight),
+                            generator_batch_size=config.generator_batch_size),
             n_critic=config.n_critic, critic_warmup=bool(config.critic_warmup),
             clip_value=float(config.clip_value), num_train_steps=config.num_train_steps,
             batch_size=config.batch_size, seed=config.seed,
-            fast_compile=bool(config.fast_compile))
+            fast_compile=bool(config.fast_compile), dequantize=float(config.dequantize))
 
     @property
     def data(self) -> registry.Dataset:
         return registry.dataset(self.dataset)
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the networks take class labels (the data then carries them)."""
+        return self.model.conditioning != "none"
 
     @property
     def arch(self) -> registry.Arch:

@@ -20,25 +20,28 @@ def interpolate(real: jax.Array, fake: jax.Array, eps: jax.Array) -> jax.Array:
     return e * real + (1.0 - e) * fake
 
 
-def input_gradients(critic_fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
-    """Per-example gradients dD(x_i)/dx_i via vmap of grad of the critic on one example."""
-    def one(xi):
-        return critic_fn(xi[None])[0]
+def input_gradients(critic_fn: Callable[..., jax.Array], x: jax.Array,
+                    labels: jax.Array | None = None) -> jax.Array:
+    """Per-example gradients dD(x_i)/dx_i via vmap of grad of the critic on one example;
+    with `labels`, `critic_fn(x, y)` sees example i's label with it."""
+    if labels is None:
+        return jax.vmap(jax.grad(lambda xi: critic_fn(xi[None])[0]))(x)
+    return jax.vmap(jax.grad(lambda xi, yi: critic_fn(xi[None], yi[None])[0]))(x, labels)
 
-    return jax.vmap(jax.grad(one))(x)
 
-
-def gradient_penalty(critic_fn: Callable[[jax.Array], jax.Array], real: jax.Array,
+def gradient_penalty(critic_fn: Callable[..., jax.Array], real: jax.Array,
                      fake: jax.Array, eps: jax.Array, weight: float = 10.0,
-                     one_sided: bool = False) -> tuple[jax.Array, jax.Array]:
+                     one_sided: bool = False,
+                     labels: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     """WGAN-GP penalty `weight * mean((||grad D(x_hat)|| - 1)^2)` and the per-example norms.
 
-    `critic_fn` maps a batch [B, ...] to [B]; it must have no cross-example layers (no batch
-    norm). `one_sided=True` gives `weight * mean(max(0, ||g|| - 1)^2)` (Petzka et al.).
-    Differentiable w.r.t. whatever `critic_fn` closes over (double backprop).
+    `critic_fn` maps a batch [B, ...] (and, with `labels` [B], their labels) to values [B]; it
+    must have no cross-example layers (no batch norm). `one_sided=True` gives
+    `weight * mean(max(0, ||g|| - 1)^2)` (Petzka et al.). Differentiable w.r.t. whatever
+    `critic_fn` closes over (double backprop).
     """
     x_hat = interpolate(real, fake, eps)
-    grads = input_gradients(critic_fn, x_hat)
+    grads = input_gradients(critic_fn, x_hat, labels)
     norms = safe_norm(grads.reshape(grads.shape[0], -1))
     gap = norms - 1.0
     if one_sided:

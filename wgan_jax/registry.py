@@ -12,6 +12,8 @@ import math
 import numpy as np
 
 _SQRT_HALF = 1.0 / math.sqrt(2.0)
+# Debian's dataset-fashion-mnist package: the four original idx files (gzipped).
+DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +53,8 @@ class Dataset:
     cache: bool = True
     local_source: str | None = None
     classifier: bool = False  # the project's classifier has committed weights for it
-
+    num_classes: int = 0  # labelled sets: classes of TFDS's 'label' feature; 0: no labels
+    pad: int = 0  # zero (black) pixels added on each side after scaling to value_range
 
     @property
     def is_toy(self) -> bool:
@@ -92,10 +95,14 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
     Dataset("25gaussians", (2,), ("toy",), mixture=_25G),
     Dataset("swissroll", (2,), ("toy",)),
     # gan_mnist.py's generator ends in a sigmoid: pixels in [0, 1].
-    Dataset("mnist", (28, 28, 1), ("mnist", "mlp"), (0.0, 1.0), "mnist"),
+    Dataset("mnist", (28, 28, 1), ("mnist", "mlp"), (0.0, 1.0), "mnist", num_classes=10),
     Dataset("fashion_mnist", (28, 28, 1), ("mnist", "mlp"), (0.0, 1.0), "fashion_mnist",
-            local_source="/usr/share/datasets/fashion-mnist", classifier=True),
-    Dataset("cifar10", (32, 32, 3), ("cifar", "resnet32"), (-1.0, 1.0), "cifar10"),
+            local_source=DEBIAN_FASHION_MNIST, classifier=True, num_classes=10),
+    # The 32x32 ResNet on Fashion-MNIST: 28x28 padded with 2 black pixels a side, in [-1, 1].
+    Dataset("fashion_mnist32", (32, 32, 1), ("resnet32",), (-1.0, 1.0), "fashion_mnist",
+            local_source=DEBIAN_FASHION_MNIST, classifier=True, num_classes=10, pad=2),
+    Dataset("cifar10", (32, 32, 3), ("cifar", "resnet32"), (-1.0, 1.0), "cifar10",
+            num_classes=10),
     # CelebA images are 218x178 (HxW); the central 178x178 square is resized to 64x64, and
     # ~20 GB decoded do not fit in memory.
     Dataset("celeba64", (64, 64, 3), ("celeba64", "dcgan64", "resnet64"), (-1.0, 1.0), "celeb_a",

@@ -82,9 +82,9 @@ def score(args) -> dict[str, float]:
     evals = evaluators.build(config, method)
     if args.images:
         fake = read_images(args.images, method.arch.output_range)
-        if fake.shape[1:] != method.arch.data_shape:
+        if fake.shape[1:] != method.data.shape:
             raise ValueError(f"images in {args.images} have shape {fake.shape[1:]}, but "
-                             f"{method.dataset!r} images are {method.arch.data_shape}")
+                             f"{method.dataset!r} images are {method.data.shape}")
         out = {}
         for ev in evals:
             out.update(ev.score(fake) if getattr(ev, "features", True) is not None else {})

@@ -46,9 +46,10 @@ def create_train_state(models: Models, g_tx: optax.GradientTransformation,
     k_g, k_d, k_run = jax.random.split(rng, 3)
     z = jnp.zeros((2, models.latent_dim), jnp.float32)
     x = jnp.zeros((2,) + tuple(models.data_shape), jnp.float32)
+    y = (jnp.zeros((2,), jnp.int32),) if models.conditioning != "none" else ()
     # One compiled init per network: op-by-op init of the conv layers dispatches hundreds of ops.
-    g_params, g_vars = _split_vars(jax.jit(models.generator.init)(k_g, z))
-    d_params, d_vars = _split_vars(jax.jit(models.critic.init)(k_d, x))
+    g_params, g_vars = _split_vars(jax.jit(models.generator.init)(k_g, z, *y))
+    d_params, d_vars = _split_vars(jax.jit(models.critic.init)(k_d, x, *y))
     return TrainState(
         step=jnp.zeros((), jnp.int32), rng=k_run,
         g_params=g_params, d_params=d_params, g_vars=g_vars, d_vars=d_vars,

@@ -9,15 +9,17 @@ from etils import epath
 from wgan_jax.plotting import plt
 
 
-def image_grid(images: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
-    """[N, H, W, C] images in `value_range` -> one uint8 [rows*H, cols*W, 3] grid."""
+def image_grid(images: np.ndarray, value_range: tuple[float, float],
+               cols: int | None = None) -> np.ndarray:
+    """[N, H, W, C] images in `value_range` -> one uint8 [rows*H, cols*W, 3] grid, filled row
+    by row (`cols` default: a square grid)."""
     images = np.asarray(images, np.float32)
     lo, hi = value_range
     images = np.clip((images - lo) / (hi - lo), 0.0, 1.0)
     if images.shape[-1] == 1:
         images = np.repeat(images, 3, axis=-1)
     n, h, w, c = images.shape
-    cols = int(np.ceil(np.sqrt(n)))
+    cols = int(np.ceil(np.sqrt(n))) if cols is None else cols
     rows = int(np.ceil(n / cols))
     grid = np.ones((rows * h, cols * w, c), np.float32)
     for i in range(n):

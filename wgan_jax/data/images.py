@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from wgan_jax import registry
+from wgan_jax.data.tf_setup import hide_accelerators_from_tf
 
 IMAGE_DATASETS = registry.IMAGE_DATASETS
 
@@ -34,23 +35,9 @@ def _spec(dataset: str) -> registry.Dataset:
     return registry.DATASETS[dataset]
 
 
-@functools.cache
-def hide_accelerators_from_tf() -> None:
-    """Keeps TensorFlow (input pipelines, clu's summary writer) off the GPUs and TPUs, which
-    JAX owns; imports TensorFlow, once per process."""
-    import tensorflow as tf
-
-    for kind in ("GPU", "TPU"):
-        try:
-            if tf.config.list_physical_devices(kind):
-                tf.config.set_visible_devices([], kind)
-        except RuntimeError:
-            # TF devices were already initialised elsewhere; nothing more can be done here.
-            pass
-
-
 def preprocess(image, dataset: str):
-    """Maps a uint8 image (H, W, C) from TFDS to a float32 tensor in the model's range."""
+    """Maps a uint8 image (H, W, C) from TFDS to a float32 tensor in the model's range (then
+    padded with the range's low value, black, where the registry says `pad`)."""
     import tensorflow as tf
 
     spec = _spec(dataset)
@@ -66,14 +53,18 @@ def preprocess(image, dataset: str):
     else:
         image = image / 127.5 - 1.0
     # Resizing may leave float round-off just outside the range.
-    return tf.clip_by_value(image, lo, hi)
+    image = tf.clip_by_value(image, lo, hi)
+    if spec.pad:
+        p = spec.pad
+        image = tf.pad(image, [[p, p], [p, p], [0, 0]], constant_values=lo)
+    return image
 
 
 def prepare_if_missing(dataset: str, data_dir: str | None,
                        source_dir: str | None = None) -> bool:
     """Prepare `dataset` in `data_dir` from its original files when TFDS has not got it.
 
-    Only for the sets wgan_jax builds offline (mnist, fashion_mnist): the files come from
+    Only for the sets wgan_jax builds offline (TFDS mnist, fashion_mnist): the files come from
     `source_dir`, or else the registry's `local_source` (Debian's dataset-fashion-mnist
     folder). Returns True when it prepared the set; False when there was nothing to do or no
     source (the pipeline then raises its usual DatasetNotFoundError saying how to get it).
@@ -85,17 +76,18 @@ def prepare_if_missing(dataset: str, data_dir: str | None,
     from wgan_jax.data import local_tfds
 
     source = source_dir or _spec(dataset).local_source
-    if dataset not in local_tfds.LOCAL_DATASETS or not source or not os.path.isdir(source):
+    spec = _spec(dataset)
+    if spec.tfds_name not in local_tfds.LOCAL_DATASETS or not source or not os.path.isdir(source):
         return False
     hide_accelerators_from_tf()
     import tensorflow_datasets as tfds
 
     target = data_dir or os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")
-    if tfds.builder(_spec(dataset).tfds_name, data_dir=os.path.expanduser(target)).is_prepared():
+    if tfds.builder(spec.tfds_name, data_dir=os.path.expanduser(target)).is_prepared():
         return False
     logging.info("dataset %s is not prepared in %s: preparing it from the original files in %s "
                  "(once; later runs read it from there)", dataset, target, source)
-    local_tfds.prepare(dataset, source, target)
+    local_tfds.prepare(spec.tfds_name, source, target)
     return True
 
 
@@ -125,13 +117,10 @@ def load_images(dataset: str, split: str, *, data_dir: str | None, num: int) -> 
 
 
 def _missing_message(dataset: str, tfds_name: str, where: str) -> str:
-    if dataset in ("mnist", "fashion_mnist"):
-        source = {
-            "fashion_mnist": "/usr/share/datasets/fashion-mnist",
-            "mnist": "DIR_WITH_MNIST_IDX_FILES",
-        }[dataset]
-        fix = _LOCAL_BUILD_HINT.format(name=dataset, source=source, data_dir="DIR")
-        if dataset == "fashion_mnist":
+    if tfds_name in ("mnist", "fashion_mnist"):
+        source = registry.dataset(dataset).local_source or "DIR_WITH_MNIST_IDX_FILES"
+        fix = _LOCAL_BUILD_HINT.format(name=tfds_name, source=source, data_dir="DIR")
+        if tfds_name == "fashion_mnist":
             fix += " (Debian: `apt-get install dataset-fashion-mnist`)"
         else:
             fix += " with the four original MNIST idx files in DIR_WITH_MNIST_IDX_FILES"
@@ -152,7 +141,7 @@ def _epochs(ds, seed: int, shuffle_buffer: int, start: int):
 
     size = int(ds.cardinality().numpy())
     if size < 0:  # unknown: count once (cheap next to training; TFDS splits know their size)
-        size = int(ds.reduce(np.int64(0), lambda n, _: n + 1).numpy())
+        size = int(ds.reduce(np.int64(0), lambda n, *_: n + 1).numpy())
     if size == 0:
         raise ValueError("the dataset split is empty")
     first_epoch, offset = divmod(start, size)
@@ -176,8 +165,11 @@ def make_image_iterator(
     process_index: int | None = None,
     process_count: int | None = None,
     skip_batches: int = 0,
-) -> Iterator[np.ndarray]:
-    """Infinite iterator of float32 batches (global_batch_size // process_count, H, W, C).
+    with_labels: bool = False,
+) -> Iterator[np.ndarray] | Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Infinite iterator of float32 batches (global_batch_size // process_count, H, W, C), or
+    with `with_labels` of pairs (that batch, its int32 class labels), which travel with their
+    images through shuffling, process splits and `skip_batches`.
 
     Each process reads its own disjoint slice of ``split``. ``data_dir`` may be a local or
     gs:// path, or None for the TFDS default; nothing is ever downloaded.
@@ -227,12 +219,23 @@ def make_image_iterator(
         where = str(builder.data_dir)
         raise DatasetNotFoundError(_missing_message(dataset, tfds_name, where)) from None
 
-    ds = ds.map(lambda ex: ex["image"], num_parallel_calls=tf.data.AUTOTUNE)
+    if with_labels:
+        if "label" not in builder.info.features:
+            raise ValueError(f"dataset {dataset!r} has no labels (TFDS {tfds_name!r})")
+        ds = ds.map(lambda ex: (ex["image"], tf.cast(ex["label"], tf.int32)),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(lambda ex: ex["image"], num_parallel_calls=tf.data.AUTOTUNE)
     if spec.cache:
         # Small datasets: keep decoded uint8 images in memory instead of re-decoding PNGs.
         ds = ds.cache()
     ds = _epochs(ds, seed, shuffle_buffer, skip_batches * per_process_batch)
-    ds = ds.map(functools.partial(preprocess, dataset=dataset), num_parallel_calls=tf.data.AUTOTUNE)
+    if with_labels:
+        ds = ds.map(lambda image, label: (preprocess(image, dataset), label),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(functools.partial(preprocess, dataset=dataset),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(per_process_batch, drop_remainder=True)
     ds = ds.prefetch(tf.data.AUTOTUNE)
     ds = ds.with_options(options)

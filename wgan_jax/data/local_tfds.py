@@ -24,7 +24,8 @@ import sys
 
 import numpy as np
 
-DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
+from wgan_jax.data.tf_setup import hide_accelerators_from_tf
+from wgan_jax.registry import DEBIAN_FASHION_MNIST
 
 LOCAL_DATASETS = ("mnist", "fashion_mnist")
 
@@ -194,8 +195,6 @@ def prepare(dataset: str, source_dir: str, data_dir: str) -> str:
     if dataset not in LOCAL_DATASETS:
         raise ValueError(f"Unknown dataset {dataset!r}; valid names: {', '.join(LOCAL_DATASETS)}.")
     import tensorflow_datasets as tfds
-
-    from wgan_jax.data.images import hide_accelerators_from_tf
 
     hide_accelerators_from_tf()
     data_dir = os.path.expanduser(data_dir)

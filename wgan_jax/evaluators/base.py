@@ -28,16 +28,23 @@ class Networks:
 
     def __init__(self, models: Models):
         self.models = models
-        self._gen = jax.jit(lambda p, v, z: apply_generator(models, p, v, z)[0])
+        self._gen = jax.jit(lambda p, v, z, y: apply_generator(models, p, v, z, y)[0])
         self._critic = jax.jit(lambda p, v, x: apply_critic(models, p, v, x, False)[0])
 
-    def generate(self, state: TrainState, z) -> np.ndarray:
-        """Samples of the EMA generator for latents `z`."""
-        return np.asarray(self._gen(state.g_ema, state.g_vars, z))
+    def generate(self, state: TrainState, z, y=None) -> np.ndarray:
+        """Samples of the EMA generator for latents `z` (and class labels `y` [N], which a
+        conditional generator needs: `class_labels`)."""
+        return np.asarray(self._gen(state.g_ema, state.g_vars, z, y))
 
     def critic(self, state: TrainState, x) -> np.ndarray:
         """Critic values of `x` (spectral-norm vectors not advanced)."""
         return np.asarray(self._critic(state.d_params, state.d_vars, x))
+
+
+def class_labels(n: int, num_classes: int) -> np.ndarray | None:
+    """Labels 0, 1, ..., K-1, 0, 1, ... for `n` samples of a conditional generator (every class
+    equally often); None for an unconditional one (`num_classes` 0)."""
+    return np.arange(n, dtype=np.int32) % num_classes if num_classes else None
 
 
 def fixed_latents(seed: int, n: int, latent_dim: int) -> jax.Array:

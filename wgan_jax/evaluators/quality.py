@@ -12,7 +12,7 @@ import numpy as np
 from absl import logging
 
 from wgan_jax import registry
-from wgan_jax.evaluators.base import Networks, fixed_latents
+from wgan_jax.evaluators.base import Networks, class_labels, fixed_latents
 from wgan_jax.quality import metrics, reference
 from wgan_jax.state import TrainState
 
@@ -20,10 +20,14 @@ GENERATE_BATCH = 250  # generator batch when drawing many samples (bounded memor
 INCEPTION_BATCH = 50  # 299x299x3 float32 images per Inception call
 
 
-def generate(networks: Networks, state: TrainState, z: jax.Array) -> np.ndarray:
-    """The EMA generator's samples for latents `z`, in batches of GENERATE_BATCH."""
-    return np.concatenate([networks.generate(state, z[i:i + GENERATE_BATCH])
-                           for i in range(0, len(z), GENERATE_BATCH)])
+def generate(networks: Networks, state: TrainState, z: jax.Array,
+             y: np.ndarray | None = None) -> np.ndarray:
+    """The EMA generator's samples for latents `z` (and labels `y` of a conditional one), in
+    batches of GENERATE_BATCH."""
+    return np.concatenate([
+        networks.generate(state, z[i:i + GENERATE_BATCH],
+                          None if y is None else y[i:i + GENERATE_BATCH])
+        for i in range(0, len(z), GENERATE_BATCH)])
 
 
 class InceptionFeatures:
@@ -92,6 +96,7 @@ class InceptionEvaluator:
         self.features = InceptionFeatures(convert_inception.load_inception_params(weights),
                                           registry.arch(arch).output_range, resize)
         self.z = fixed_latents(seed + 7, num_samples, networks.models.latent_dim)
+        self.y = class_labels(num_samples, networks.models.num_classes)
         self.kid = (kid_num_subsets, kid_subset_size)
         self.pr_k, self.is_num_splits = pr_k, is_num_splits
         key = reference.cache_key(dataset, reference_split, resize, "inception-2015-12-05",
@@ -104,7 +109,7 @@ class InceptionEvaluator:
     def run(self, state: TrainState) -> dict[str, float]:
         if self.features is None:
             return {}
-        return self.score(generate(self.networks, state, self.z))
+        return self.score(generate(self.networks, state, self.z, self.y))
 
     def score(self, fake: np.ndarray) -> dict[str, float]:
         """The metrics of images `fake` in the architecture's value range."""
@@ -119,10 +124,24 @@ class InceptionEvaluator:
                 "inception_score_std": score_std, "precision": precision, "recall": recall}
 
 
+def classifier_input(images: np.ndarray, dataset: str) -> np.ndarray:
+    """Images of `dataset` as the 28x28 classifier reads them: the padding the registry adds
+    (fashion_mnist32: 2 pixels a side) cropped off, values mapped from the dataset's range to
+    [0, 1]."""
+    spec = registry.dataset(dataset)
+    p = spec.pad
+    if p:
+        images = images[:, p:images.shape[1] - p, p:images.shape[2] - p]
+    lo, hi = spec.value_range
+    return images if (lo, hi) == (0.0, 1.0) else (np.asarray(images) - lo) / (hi - lo)
+
+
 class ClassifierEvaluator:
     """frechet_classifier_distance and classifier_score (+ _std) on the project's own classifier
     of the dataset (`quality.classifier`): offline, cheap, and comparable only with numbers from
-    the same committed weights (not with published FIDs)."""
+    the same committed weights (not with published FIDs). For a conditional generator also
+    `conditional_accuracy`: the fraction of its samples the classifier assigns to the class
+    they were generated for (every class equally often)."""
 
     name = "classifier"
 
@@ -132,21 +151,30 @@ class ClassifierEvaluator:
         from wgan_jax.quality import classifier, offline
         self.is_num_splits = is_num_splits
         self.networks, self.every_steps = networks, every_steps
-        self.params = classifier.load_classifier(dataset)
-        self._offline = offline
+        # A padded variant (fashion_mnist32) uses the classifier of the set it pads.
+        self.dataset = dataset
+        self.params = classifier.load_classifier(registry.dataset(dataset).tfds_name)
+        self._offline, self._classifier = offline, classifier
         self.z = fixed_latents(seed + 7, num_samples, networks.models.latent_dim)
+        self.y = class_labels(num_samples, networks.models.num_classes)
         key = reference.cache_key(dataset, reference_split, "none", f"classifier-{dataset}",
                                   reference_num_samples)
         self.real = reference.load_or_compute(
             stats_dir or reference.default_cache_dir(data_dir), key,
-            lambda: classifier.extract(self.params, real_images(
-                dataset, reference_split, data_dir, reference_num_samples))[0])
+            lambda: classifier.extract(self.params, classifier_input(real_images(
+                dataset, reference_split, data_dir, reference_num_samples), dataset))[0])
 
     def run(self, state: TrainState) -> dict[str, float]:
-        return self.score(generate(self.networks, state, self.z))
+        return self.score(generate(self.networks, state, self.z, self.y), self.y)
 
-    def score(self, fake: np.ndarray) -> dict[str, float]:
-        """The metrics of images `fake` (N, 28, 28, 1) in [0, 1]."""
-        return self._offline.score_images(self.params, fake,
-                                          (self.real["mu"], self.real["sigma"]),
-                                          num_splits=self.is_num_splits)
+    def score(self, fake: np.ndarray, labels: np.ndarray | None = None) -> dict[str, float]:
+        """The metrics of images `fake` in the dataset's shape and range; with the `labels`
+        they were generated for, also `conditional_accuracy`."""
+        fake = classifier_input(fake, self.dataset)
+        out = self._offline.score_images(self.params, fake,
+                                         (self.real["mu"], self.real["sigma"]),
+                                         num_splits=self.is_num_splits)
+        if labels is not None:
+            _, logits = self._classifier.extract(self.params, fake)
+            out["conditional_accuracy"] = float(np.mean(np.argmax(logits, -1) == labels))
+        return out

@@ -27,16 +27,26 @@ class SamplePictures:
         self.toy = registry.dataset(dataset).is_toy
         self.value_range = registry.arch(arch).output_range
         n = TOY_POINTS if self.toy else num_images
-        self.z = fixed_latents(seed, n, networks.models.latent_dim)
+        # A conditional generator: one row per class, the same latents in every row.
+        self.num_classes = networks.models.num_classes
+        self.y = None
+        if self.num_classes:
+            per_class = max(1, num_images // self.num_classes)
+            z = fixed_latents(seed, per_class, networks.models.latent_dim)
+            self.z = jax.numpy.tile(z, (self.num_classes, 1))
+            self.y = np.repeat(np.arange(self.num_classes, dtype=np.int32), per_class)
+        else:
+            self.z = fixed_latents(seed, n, networks.models.latent_dim)
         if self.toy:
             key = jax.random.fold_in(jax.random.PRNGKey(seed + 1), 1)
             self.real = np.asarray(toy.sample(dataset, key, TOY_POINTS))
             self.grid = visualize.toy_grid(TOY_GRID_RANGE)
 
     def run(self, state: TrainState) -> dict[str, np.ndarray]:
-        fake = self.networks.generate(state, self.z)
+        fake = self.networks.generate(state, self.z, self.y)
         if not self.toy:
-            return {"samples": visualize.image_grid(fake, self.value_range)}
+            cols = len(self.z) // self.num_classes if self.num_classes else None
+            return {"samples": visualize.image_grid(fake, self.value_range, cols)}
         values = self.networks.critic(state, self.grid)
         n = int(round(math.sqrt(len(self.grid))))
         return {"samples": visualize.toy_figure(

@@ -28,7 +28,7 @@ def w1_report(real: np.ndarray, fake: np.ndarray, d_real: np.ndarray,
     """Exact W1 of two point sets (POT) and the critic's EM estimate on the same points."""
     return {"exact_w1": distances.w1_points(np.asarray(real, np.float64),
                                             np.asarray(fake, np.float64)),
-            "critic_em_estimate": float(losses.em_estimate(np.asarray(d_real, np.float64),
+            "critic_em_estimate": float(losses.em_distance(np.asarray(d_real, np.float64),
                                                            np.asarray(d_fake, np.float64)))}
 
 
