@@ -37,6 +37,7 @@ paper's) decaying linearly to 0 and samples from an EMA (decay 0.99) of the gene
 as the toy default does, because at the paper's lr 1e-4 the samples are still blurry after a
 few hundred steps; batch 50 and lambda 10 as the paper.
 """
+from wgan_jax import registry
 from wgan_jax.config import base_config
 
 # variant: (dataset, model.arch, model.generator_norm, batch_size) of the official scripts;
@@ -61,14 +62,19 @@ def get_config(arg: str | None = None):
         c.ema_decay = 0.99
     elif variant == "toy_paper":
         c.num_train_steps = 100_000
-        c.eval_every_steps = c.sample_every_steps = c.checkpoint_every_steps = 5000
+        c.eval.toy.every_steps = c.eval.samples.every_steps = c.checkpoint_every_steps = 5000
     elif variant in IMAGE_VARIANTS:
         c.dataset, c.model.arch, c.model.generator_norm, c.batch_size = IMAGE_VARIANTS[variant]
         c.gp_weight = 10.0
         c.evals = ("samples",)
+        if registry.dataset(c.dataset).classifier:
+            # The offline classifier's distance, at a cadence costing a few % of training
+            # (docs/EXPERIMENTS.md, "Evaluator costs").
+            c.evals = ("samples", "classifier")
+            c.eval.classifier.every_steps = 5000
         c.num_train_steps = 200_000  # the official scripts' ITERS
         c.log_every_steps = 100
-        c.eval_every_steps = c.sample_every_steps = 1000
+        c.eval.samples.every_steps = 1000
         c.checkpoint_every_steps = 5000
         if variant == "fashion_mnist_fast":
             c.num_train_steps = 1500
@@ -76,7 +82,7 @@ def get_config(arg: str | None = None):
             c.optimizer.lr_schedule = "linear"
             c.ema_decay = 0.99
             c.log_every_steps = 10
-            c.eval_every_steps = c.sample_every_steps = 250
+            c.eval.samples.every_steps = c.eval.classifier.every_steps = 250
             c.checkpoint_every_steps = 250
     else:
         raise ValueError(f"unknown variant {variant!r} of configs/wgan_gp.py; choose toy, "

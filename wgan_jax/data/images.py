@@ -165,6 +165,15 @@ def _epochs(ds, seed: int, shuffle_buffer: int, start: int):
     return epochs.flat_map(one_epoch).skip(offset)
 
 
+def subset_indices(size: int, n: int, seed: int) -> np.ndarray:
+    """The examples (indices in TFDS order) of a training subset: the first `n` of a fixed
+    permutation of `size` seeded by `seed`, sorted."""
+    if not 0 < n <= size:
+        raise DatasetNotFoundError(f"the training split has {size} examples: "
+                                   f"config.train_subset={n} must be in 1..{size}")
+    return np.sort(np.random.default_rng(seed).permutation(size)[:n])
+
+
 def make_image_iterator(
     dataset: str,
     *,
@@ -176,6 +185,7 @@ def make_image_iterator(
     process_index: int | None = None,
     process_count: int | None = None,
     skip_batches: int = 0,
+    subset: int = 0,
 ) -> Iterator[np.ndarray]:
     """Infinite iterator of float32 batches (global_batch_size // process_count, H, W, C).
 
@@ -218,8 +228,11 @@ def make_image_iterator(
     host_split = tfds.split_for_jax_process(
         split, process_index=process_index, process_count=process_count
     )
+    if subset:  # index order is TFDS order: read the whole split unshuffled, then slice
+        host_split = split
     try:
-        ds = builder.as_dataset(split=host_split, shuffle_files=True, read_config=read_config)
+        ds = builder.as_dataset(split=host_split, shuffle_files=not subset,
+                                read_config=read_config)
     except AssertionError as e:
         # TFDS signals "not prepared" with an AssertionError; anything else is a real bug.
         if "could not find data" not in str(e):
@@ -227,6 +240,11 @@ def make_image_iterator(
         where = str(builder.data_dir)
         raise DatasetNotFoundError(_missing_message(dataset, tfds_name, where)) from None
 
+    if subset:
+        keep = np.zeros(builder.info.splits[split].num_examples, bool)
+        keep[subset_indices(len(keep), subset, seed)] = True
+        ds = ds.enumerate().filter(lambda i, ex: tf.gather(keep, i)).map(lambda i, ex: ex)
+        ds = ds.shard(process_count, process_index)
     ds = ds.map(lambda ex: ex["image"], num_parallel_calls=tf.data.AUTOTUNE)
     if spec.cache:
         # Small datasets: keep decoded uint8 images in memory instead of re-decoding PNGs.
