@@ -53,7 +53,8 @@ def stop_resume_matches_uninterrupted(cfg, tmp_path, stop: int, end: int, rtol: 
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=1e-6)
 
 
-EVAL_METRICS = ("modes_covered", "high_quality_fraction", "exact_w1", "em_distance_heldout")
+EVAL_METRICS = ("modes_covered", "high_quality_fraction", "exact_w1", "em_distance_heldout",
+                "exact_w1_floor")
 
 
 def test_toy_end_to_end(tmp_path):

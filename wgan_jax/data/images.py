@@ -241,9 +241,9 @@ def make_image_iterator(
         raise DatasetNotFoundError(_missing_message(dataset, tfds_name, where)) from None
 
     if subset:
-        keep = np.zeros(builder.info.splits[split].num_examples, bool)
+        keep = np.zeros(int(ds.cardinality()), bool)  # the whole split: TFDS knows its size
         keep[subset_indices(len(keep), subset, seed)] = True
-        ds = ds.enumerate().filter(lambda i, ex: tf.gather(keep, i)).map(lambda i, ex: ex)
+        ds = ds.enumerate().filter(lambda i, _: tf.gather(keep, i)).map(lambda _, ex: ex)
         ds = ds.shard(process_count, process_index)
     ds = ds.map(lambda ex: ex["image"], num_parallel_calls=tf.data.AUTOTUNE)
     if spec.cache:
