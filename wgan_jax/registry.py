@@ -113,8 +113,6 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
          "the WGAN paper's PyTorch DCGAN (4x4 kernels, no biases)", (64, 128, 256, 512), 4),
 )}
 
-# Evaluator name -> the data it needs ('any', 'toy', 'image', or 'classifier': an image set with
-# committed classifier weights); their builders are in wgan_jax/evaluators.
 TOY_DATASETS = tuple(n for n, d in DATASETS.items() if d.is_toy)
 MIXTURES = tuple(n for n, d in DATASETS.items() if d.mixture is not None)
 IMAGE_DATASETS = tuple(n for n, d in DATASETS.items() if not d.is_toy)
