@@ -36,16 +36,17 @@ def _config(args):
         c = config_with({"dataset": args.dataset,
                          "model.arch": _arch_for(args.dataset)})
     c.evals = tuple(args.evals.split(","))
+    inc, cls = c.eval.inception, c.eval.classifier
     if args.inception_weights:
-        c.eval.inception_weights = args.inception_weights
+        inc.weights = args.inception_weights
     if args.num_samples:
-        c.eval.inception_num_samples = c.eval.classifier_num_samples = args.num_samples
+        inc.num_samples = cls.num_samples = args.num_samples
     if args.reference_num_samples:
         c.eval.reference_num_samples = args.reference_num_samples
-    c.eval.kid_subset_size = min(c.eval.kid_subset_size, c.eval.inception_num_samples,
-                                 c.eval.reference_num_samples)
-    c.eval.is_num_splits = min(c.eval.is_num_splits, c.eval.inception_num_samples,
-                               c.eval.classifier_num_samples)
+    inc.kid_subset_size = min(inc.kid_subset_size, inc.num_samples,
+                              c.eval.reference_num_samples)
+    inc.is_num_splits = min(inc.is_num_splits, inc.num_samples)
+    cls.is_num_splits = min(cls.is_num_splits, cls.num_samples)
     if args.stats_dir:
         c.eval.stats_dir = args.stats_dir
     if args.data_dir:

@@ -56,7 +56,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunRe
     _prepare_workdir(workdir)
     state, start_step, ckpt = _restore_or_init(method, config, workdir, mesh)
     data = RealBatches(method, mesh, start_step, data_dir=config.data_dir,
-                       source_dir=config.source_dir, shuffle_buffer=config.shuffle_buffer)
+                       source_dir=config.source_dir, shuffle_buffer=config.shuffle_buffer,
+                       train_subset=config.train_subset)
     preemption = Preemption()
     try:
         with preemption.watching():
