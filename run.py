@@ -38,7 +38,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from wgan_jax.config import ConfigError
     from wgan_jax.data.images import DatasetNotFoundError
     from wgan_jax.distributed import LayoutError
-    return ConfigError, DatasetNotFoundError, CheckpointError, NotADirectoryError, LayoutError
+    from wgan_jax.workdir import HoldLostError, WorkdirBusyError
+    return (ConfigError, DatasetNotFoundError, CheckpointError, NotADirectoryError, LayoutError,
+            WorkdirBusyError, HoldLostError)
 
 
 def main(argv):

@@ -115,6 +115,14 @@ def base_config() -> ml_collections.ConfigDict:
     # Examples the run trains on: 0, the whole training split; N, the first N of a fixed
     # permutation of it (seeded by `seed`; image data only). The test split stays held out.
     c.train_subset = 0
+    # The workdir's hold (wgan_jax/workdir.py): how long a new run waits for a run that is
+    # saving on its way out (preemption), and after how many seconds without a heartbeat a run
+    # on another host counts as dead and is taken over.
+    c.hold_wait_seconds = 120.0
+    c.hold_stale_seconds = 300.0
+    # Resume from the newest undamaged checkpoint, moving damaged ones aside (not deleted),
+    # instead of refusing a step whose checksums do not match.
+    c.restore_fallback = False
 
     # Evaluators run on the train state at their own cadence (wgan_jax/evaluators): each has
     # its own block config.eval.<name> with `every_steps`, defaults from its module.
@@ -247,6 +255,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         _fail("loss", config.loss, f"choose one of {LOSSES}")
     if not config.gp_weight >= 0:
         _fail("gp_weight", config.gp_weight, "the penalty weight lambda must be >= 0")
+    for f in ("hold_wait_seconds", "hold_stale_seconds"):
+        if not config[f] >= 0:
+            _fail(f, config[f], "must be >= 0 seconds")
     if not config.clip_value >= 0:
         _fail("clip_value", config.clip_value, "must be > 0 to clip, or 0 for no clipping")
     if config.gp_weight > 0 and m.critic_norm == "batch":
