@@ -73,7 +73,7 @@ _OS_HINTS = {
     errno.ENOSPC: "free space on that disk (or pass another --workdir) and run the same command "
                   "again: it resumes from the last complete checkpoint",
     errno.EDQUOT: "free space within your quota and run the same command again",
-    errno.ENOENT: "check the path",
+    errno.ENOENT: "check the path; a --workdir must be creatable on a writable filesystem",
 }
 
 
