@@ -172,6 +172,8 @@ def _run(workdir: str):
         logging.info("JAX process %d of %d; local devices: %s; all devices: %d",
                      jax.process_index(), jax.process_count(), jax.local_devices(),
                      jax.device_count())
+    else:
+        logging.info("devices: %d x %s", jax.device_count(), jax.devices()[0].device_kind)
     config_arg = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--config=")),
                       "")
     overrides = [a[len("--config."):] for a in sys.argv[1:] if a.startswith("--config.")]
