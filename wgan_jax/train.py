@@ -214,7 +214,6 @@ def _loop(config, method: Method, workdir, state, start_step, mesh, data, ckpt,
         if sync_each_step:
             jax.block_until_ready((state, step_metrics))
         window.add(step_metrics)
-        progress(step)
 
         # Asked every step, on every process, whether or not it is due to save.
         stop = preemption.reached(step)
@@ -224,6 +223,7 @@ def _loop(config, method: Method, workdir, state, start_step, mesh, data, ckpt,
             check_finite(last_train, step, since)
             writer.write_scalars(step, last_train)
             since = step + 1
+        progress(step, last_train)
         if not stop:  # the grace period is short: evaluate on the resumed run
             last_eval.update(_evaluate(evals, state, step, final_step, writer, workdir))
         if save_now:
@@ -235,6 +235,7 @@ def _loop(config, method: Method, workdir, state, start_step, mesh, data, ckpt,
             # killed after the save resumes with no gap in its event files.
             writer.flush()
             checkpoint.save(ckpt, step, state)
+            logging.info("saving the checkpoint of step %d", step)
         if stop:
             preempted_at = step
             break

@@ -27,16 +27,17 @@ from absl import logging
 from etils import epath
 
 from wgan_jax.checkpoint import CheckpointError
+from wgan_jax.errors import UserError
 
 LOCK_NAME = "run.lock"
 HISTORY_NAME = "config_history.jsonl"
 
 
-class WorkdirBusyError(RuntimeError):
+class WorkdirBusyError(UserError, RuntimeError):
     """Another live run holds the workdir."""
 
 
-class HoldLostError(RuntimeError):
+class HoldLostError(UserError, RuntimeError):
     """This run's hold on its workdir was taken over by another run (its heartbeat was late)."""
 
 
