@@ -202,3 +202,22 @@ def leaky_relu(x: jax.Array, slope: float = 0.2) -> jax.Array:
 def relu(x: jax.Array) -> jax.Array:
     """ReLU as a mask product (see `leaky_relu`)."""
     return x * (x > 0).astype(x.dtype)
+
+
+def mean_pool2(x: jax.Array) -> jax.Array:
+    """Mean of each 2x2 block, NHWC with even H and W: the official ResNets'
+    `add_n(x[::2, ::2], x[1::2, ::2], x[::2, 1::2], x[1::2, 1::2]) / 4`. Written as a reshape and
+    a sum, so its derivative is a broadcast (strided slices transpose to interior-padded pads)."""
+    b, h, w, c = x.shape
+    if h % 2 or w % 2:
+        raise ValueError(f"mean_pool2 needs an even height and width, got shape {x.shape}")
+    return jnp.sum(x.reshape(b, h // 2, 2, w // 2, 2, c), axis=(2, 4)) * 0.25
+
+
+def upsample2(x: jax.Array) -> jax.Array:
+    """The official `UpsampleConv`'s resampling: `depth_to_space(concat([x] * 4, channels), 2)`,
+    i.e. every pixel repeated into a 2x2 block (nearest-neighbour), NHWC. A broadcast and a
+    reshape, so its derivative is a sum over each block."""
+    b, h, w, c = x.shape
+    return jnp.broadcast_to(x[:, :, None, :, None, :], (b, h, 2, w, 2, c)).reshape(
+        b, 2 * h, 2 * w, c)

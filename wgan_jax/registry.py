@@ -68,9 +68,13 @@ class Arch:
     latent_dim: int
     description: str
     # Critic widths, input side first: conv channels of the DCGANs (their generators run through
-    # the same widths in reverse), the hidden layer of 'mlp'; the toy MLP's come from the config.
+    # the same widths in reverse), the hidden layer of 'mlp', the ResNets' base width (DIM);
+    # the toy MLP's come from the config.
     widths: tuple[int, ...] = ()
-    kernel: int = 5  # the DCGANs' conv kernel size
+    kernel: int = 5  # the DCGANs' conv kernel size (the ResNets': 3)
+    # Image channel counts the arch also builds for (`build_models(channels=...)`), besides
+    # `data_shape`'s.
+    other_channels: tuple[int, ...] = ()
 
 
 _8G = Mixture(tuple((2.0 * x, 2.0 * y) for x, y in
@@ -91,10 +95,10 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
     Dataset("mnist", (28, 28, 1), ("mnist", "mlp"), (0.0, 1.0), "mnist"),
     Dataset("fashion_mnist", (28, 28, 1), ("mnist", "mlp"), (0.0, 1.0), "fashion_mnist",
             local_source="/usr/share/datasets/fashion-mnist", classifier=True),
-    Dataset("cifar10", (32, 32, 3), ("cifar",), (-1.0, 1.0), "cifar10"),
+    Dataset("cifar10", (32, 32, 3), ("cifar", "resnet32"), (-1.0, 1.0), "cifar10"),
     # CelebA images are 218x178 (HxW); the central 178x178 square is resized to 64x64, and
     # ~20 GB decoded do not fit in memory.
-    Dataset("celeba64", (64, 64, 3), ("celeba64", "dcgan64"), (-1.0, 1.0), "celeb_a",
+    Dataset("celeba64", (64, 64, 3), ("celeba64", "dcgan64", "resnet64"), (-1.0, 1.0), "celeb_a",
             crop=(178, 178), cache=False),
 )}
 
@@ -111,6 +115,10 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
          (64, 128, 256, 512)),
     Arch("dcgan64", (64, 64, 3), (-1.0, 1.0), 100,
          "the WGAN paper's PyTorch DCGAN (4x4 kernels, no biases)", (64, 128, 256, 512), 4),
+    Arch("resnet32", (32, 32, 3), (-1.0, 1.0), 128,
+         "gan_cifar_resnet.py's ResNet (3x3 convs, residual blocks, DIM 128)", (128,), 3, (1,)),
+    Arch("resnet64", (64, 64, 3), (-1.0, 1.0), 128,
+         "gan_64x64.py's GoodGenerator/GoodDiscriminator (ResNet, dim 64)", (64,), 3, (1,)),
 )}
 
 # Evaluator name -> the data it needs ('any', 'toy', 'image', or 'classifier': an image set with

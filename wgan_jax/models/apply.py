@@ -17,6 +17,8 @@ class Models:
     latent_dim: int
     data_shape: tuple[int, ...]
     critic_norm: str
+    conditioning: str = "none"
+    num_classes: int = 0
 
     @property
     def spectral(self) -> bool:

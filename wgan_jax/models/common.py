@@ -68,12 +68,15 @@ class _Strided(nn.Module):
 
 
 def kernel_init(init: str, fan_in: float, fan_out: float):
-    """'he': tflib's uniform init with std sqrt(4 / (fan_in + fan_out)); 'dcgan': N(0, 0.02)."""
+    """'he': tflib's uniform init with std sqrt(4 / (fan_in + fan_out)); 'glorot': tflib's
+    `he_init=False`, std sqrt(2 / (fan_in + fan_out)); 'dcgan': N(0, 0.02)."""
     if init == "he":
         return layers.uniform_init(math.sqrt(4.0 / (fan_in + fan_out)))
+    if init == "glorot":
+        return layers.uniform_init(math.sqrt(2.0 / (fan_in + fan_out)))
     if init == "dcgan":
         return nn.initializers.normal(DCGAN_INIT_STD)
-    raise ValueError(f"init must be 'he' or 'dcgan', got {init!r}")
+    raise ValueError(f"init must be 'he', 'glorot' or 'dcgan', got {init!r}")
 
 
 class Conv(_Strided):

@@ -10,6 +10,11 @@
 The critic's normalization (if any) follows every conv except the first, the generator's
 follows the Linear and every deconv except the last. Strided convs use LeakyReLU(0.2) and
 transposed convs ReLU (the GAN-hacks choices: no pooling, no ReLU in the critic).
+
+Conditioning (`models/conditional.py`): a generator with batch norm conditions every batch norm
+(conditional batch norm on the labels `y`), one without concatenates a label embedding to z;
+the critic's heads ('projection', 'acgan') act on the flattened features of the last conv (the
+output Linear's input).
 """
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ import jax.numpy as jnp
 
 from wgan_jax import layers
 from wgan_jax.models.common import Conv, Deconv, Linear, flatten_nchw, normalize, unflatten_nchw
+from wgan_jax.models.conditional import (check_labels, critic_output, generator_norm,
+                                         label_embedding)
 
 
 class DCGANGenerator(nn.Module):
@@ -36,16 +43,21 @@ class DCGANGenerator(nn.Module):
     conv_impl: str = "matmul"
     axis_name: str | None = None
     compute_dtype: str = "float32"
+    conditioning: str = "none"
+    num_classes: int = 0
 
     @nn.compact
-    def __call__(self, z: jax.Array) -> jax.Array:
+    def __call__(self, z: jax.Array, y: jax.Array | None = None) -> jax.Array:
         dt = self.compute_dtype
+        check_labels(y, z.shape[0], self.conditioning, "generator")
+        cond = (y, self.norm, self.conditioning, self.num_classes, self.axis_name)
+        z = label_embedding(z, y, self.norm, self.conditioning, self.num_classes)
         x = Linear(4 * 4 * self.base_channels, compute_dtype=dt, name="input")(z)
-        x = layers.relu(normalize(x, self.norm, self.axis_name, "input_norm"))
+        x = layers.relu(generator_norm(x, *cond, "input_norm"))
         x = unflatten_nchw(x, self.base_channels, 4)
         for i, c in enumerate(self.channels):
             x = Deconv(c, impl=self.conv_impl, compute_dtype=dt, name=f"deconv_{i}")(x)
-            x = layers.relu(normalize(x, self.norm, self.axis_name, f"deconv_{i}_norm"))
+            x = layers.relu(generator_norm(x, *cond, f"deconv_{i}_norm"))
             if i == 0 and self.crop_first is not None:
                 x = x[:, :self.crop_first, :self.crop_first, :]
         x = Deconv(self.out_channels, impl=self.conv_impl, compute_dtype=dt, name="output")(x)
@@ -57,21 +69,26 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANCritic(nn.Module):
-    """images [B, H, W, C] -> critic values [B]."""
+    """images [B, H, W, C] -> critic values [B] (or `conditional.critic_output`'s form)."""
 
     channels: Sequence[int] = (64, 128, 256)
     norm: str = "none"
     conv_impl: str = "matmul"
     axis_name: str | None = None
     compute_dtype: str = "float32"
+    conditioning: str = "none"
+    num_classes: int = 0
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, y: jax.Array | None = None):
+        check_labels(y, x.shape[0], self.conditioning, "critic")
         for i, c in enumerate(self.channels):
             x = Conv(c, impl=self.conv_impl, compute_dtype=self.compute_dtype,
                      name=f"conv_{i}")(x)
             if i > 0:
                 x = normalize(x, self.norm, self.axis_name, f"conv_{i}_norm")
             x = layers.leaky_relu(x)
-        return Linear(1, compute_dtype=self.compute_dtype,
-                      name="output")(flatten_nchw(x)).reshape(-1)
+        features = flatten_nchw(x)
+        values = Linear(1, compute_dtype=self.compute_dtype, name="output")(features).reshape(-1)
+        return critic_output(values, features, y, self.conditioning, self.num_classes,
+                             self.compute_dtype)

@@ -19,6 +19,10 @@ over as: conv (cout, cin, kh, kw) -> transpose (2, 3, 1, 0); transposed conv (ci
 -> (2, 3, 1, 0); the input layer (nz, c, 4, 4) -> (0, 2, 3, 1); the output conv (1, c, 4, 4)
 -> (2, 3, 1, 0). The critic returns one value per example; the PyTorch code's `mean(0)` is the
 loss's mean.
+
+Conditioning (`models/conditional.py`): a generator with batch norm conditions every batch norm
+on the labels (per-class scales N(1, 0.02) as the paper's init), one without concatenates a label
+embedding to z; the critic's heads act on the flattened 4x4 map the output conv reads (HWC order).
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ import jax.numpy as jnp
 
 from wgan_jax import layers
 from wgan_jax.models.common import DCGAN_INIT_STD, Conv, Deconv, dcgan_scale_init, normalize
+from wgan_jax.models.conditional import (check_labels, critic_output, generator_norm,
+                                         label_embedding)
 
 
 def _check_size(image_size: int) -> int:
@@ -68,22 +74,26 @@ class PaperDCGANGenerator(nn.Module):
     conv_impl: str = "matmul"
     axis_name: str | None = None
     compute_dtype: str = "float32"
+    conditioning: str = "none"
+    num_classes: int = 0
 
     @nn.compact
-    def __call__(self, z: jax.Array) -> jax.Array:
+    def __call__(self, z: jax.Array, y: jax.Array | None = None) -> jax.Array:
         stages = _check_size(self.image_size)
+        check_labels(y, z.shape[0], self.conditioning, "generator")
+        cond = (y, self.norm, self.conditioning, self.num_classes, self.axis_name)
+        z = label_embedding(z, y, self.norm, self.conditioning, self.num_classes)
         c = self.width // 2 * 2 ** stages
-        kernel = self.param("input", nn.initializers.normal(DCGAN_INIT_STD),
-                            (self.latent_dim, 4, 4, c))
+        n_in = z.shape[-1]
+        kernel = self.param("input", nn.initializers.normal(DCGAN_INIT_STD), (n_in, 4, 4, c))
         dt = self.compute_dtype
-        x = layers.matmul(z, kernel.reshape(self.latent_dim, -1), dt).reshape(z.shape[0], 4, 4, c)
-        x = layers.relu(normalize(x, self.norm, self.axis_name, "input_norm", dcgan_scale_init))
+        x = layers.matmul(z, kernel.reshape(n_in, -1), dt).reshape(z.shape[0], 4, 4, c)
+        x = layers.relu(generator_norm(x, *cond, "input_norm", dcgan_scale_init))
         for i in range(stages - 1):
             c //= 2
             x = Deconv(c, 4, self.conv_impl, use_bias=False, init="dcgan", compute_dtype=dt,
                        name=f"deconv_{i}")(x)
-            x = layers.relu(normalize(x, self.norm, self.axis_name, f"deconv_{i}_norm",
-                                      dcgan_scale_init))
+            x = layers.relu(generator_norm(x, *cond, f"deconv_{i}_norm", dcgan_scale_init))
         for i in range(self.extra_layers):
             x = _ExtraLayer(self.norm, "relu", self.conv_impl, self.axis_name, dt,
                             name=f"extra_{i}")(x)
@@ -93,7 +103,8 @@ class PaperDCGANGenerator(nn.Module):
 
 
 class PaperDCGANCritic(nn.Module):
-    """images [B, image_size, image_size, C] -> critic values [B]."""
+    """images [B, image_size, image_size, C] -> critic values [B] (or
+    `conditional.critic_output`'s form)."""
 
     image_size: int = 64
     width: int = 64  # ndf
@@ -102,10 +113,13 @@ class PaperDCGANCritic(nn.Module):
     conv_impl: str = "matmul"
     axis_name: str | None = None
     compute_dtype: str = "float32"
+    conditioning: str = "none"
+    num_classes: int = 0
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, y: jax.Array | None = None):
         stages = _check_size(self.image_size)
+        check_labels(y, x.shape[0], self.conditioning, "critic")
         if x.shape[1:3] != (self.image_size, self.image_size):
             raise ValueError(f"critic built for {self.image_size}x{self.image_size} images, "
                              f"got shape {x.shape}")
@@ -122,4 +136,6 @@ class PaperDCGANCritic(nn.Module):
             x = layers.leaky_relu(normalize(x, self.norm, self.axis_name, f"conv_{i}_norm",
                                             dcgan_scale_init))
         kernel = self.param("output", nn.initializers.normal(DCGAN_INIT_STD), (4, 4, c, 1))
-        return layers.matmul(x.reshape(x.shape[0], -1), kernel.reshape(-1, 1), dt).reshape(-1)
+        features = x.reshape(x.shape[0], -1)
+        values = layers.matmul(features, kernel.reshape(-1, 1), dt).reshape(-1)
+        return critic_output(values, features, y, self.conditioning, self.num_classes, dt)
