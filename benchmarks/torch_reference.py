@@ -22,8 +22,11 @@ The networks are the official TF models' (`wgan_jax/models`), layer for layer:
 
 Weights map from wgan_jax's layouts: Linear (in, out) -> (out, in); conv HWIO -> OIHW;
 transposed conv (k, k, cout, cin) -> (cin, cout, k, k); batch norm scale/bias -> weight/bias.
-Supported archs: `ARCHS` (one builder each in `_BUILDERS`: a new architecture, e.g. resnet32,
-is a builder there plus its layer names).
+* resnet32 (gan_cifar_resnet.py): 3x3 'SAME' convs are symmetric (`padding=1`); mean pools
+  `avg_pool2d(2)`; `UpsampleConv`'s depth-to-space of the 4x-tiled input is a nearest-neighbour
+  2x upsample.
+Supported archs: `ARCHS` (one builder each in `_BUILDERS`: a new architecture is a builder
+there plus its layer names).
 """
 from __future__ import annotations
 
@@ -147,6 +150,95 @@ class DCGANCritic(nn.Module):
         return self.output(x.flatten(1)).reshape(-1)
 
 
+def mean_pool2(x):
+    """Mean of each 2x2 block (the official ResNets' add of four strided slices / 4)."""
+    return F.avg_pool2d(x, 2)
+
+
+def upsample2(x):
+    """The official `UpsampleConv`'s depth-to-space of the 4x-tiled input: each pixel
+    repeated into a 2x2 block."""
+    return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+class ResBlock(nn.Module):
+    """gan_cifar_resnet.py's `ResidualBlock` (3x3 convs; 1x1 shortcut where the shape changes;
+    'down' shortcut ConvMeanPool)."""
+
+    def __init__(self, cin: int, cout: int, resample: str | None, batch_norm: bool):
+        super().__init__()
+        self.resample = resample
+        self.shortcut = (nn.Conv2d(cin, cout, 1) if resample or cin != cout else None)
+        mid = cin if resample == "down" else cout
+        self.norm_1 = nn.BatchNorm2d(cin) if batch_norm else nn.Identity()
+        self.conv_1 = nn.Conv2d(cin, mid, 3, padding=1)
+        self.norm_2 = nn.BatchNorm2d(mid) if batch_norm else nn.Identity()
+        self.conv_2 = nn.Conv2d(mid, cout, 3, padding=1)
+
+    def forward(self, x):
+        if self.resample == "up":
+            skip = self.shortcut(upsample2(x))
+        elif self.resample == "down":
+            skip = mean_pool2(self.shortcut(x))
+        else:
+            skip = x if self.shortcut is None else self.shortcut(x)
+        h = F.relu(self.norm_1(x))
+        h = self.conv_1(upsample2(h) if self.resample == "up" else h)
+        h = self.conv_2(F.relu(self.norm_2(h)))
+        return skip + (mean_pool2(h) if self.resample == "down" else h)
+
+
+class OptimizedBlock(nn.Module):
+    """gan_cifar_resnet.py's `OptimizedResBlockDisc1`, the critic's first block."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.shortcut = nn.Conv2d(cin, cout, 1)
+        self.conv_1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.conv_2 = nn.Conv2d(cout, cout, 3, padding=1)
+
+    def forward(self, x):
+        h = mean_pool2(self.conv_2(F.relu(self.conv_1(x))))
+        return self.shortcut(mean_pool2(x)) + h
+
+
+class ResNet32Generator(nn.Module):
+    """gan_cifar_resnet.py's Generator: Linear to 4x4xdim, three 'up' blocks, BN, ReLU, 3x3
+    conv, tanh."""
+
+    def __init__(self, latent: int, dim: int, channels: int, batch_norm: bool):
+        super().__init__()
+        self.dim = dim
+        self.input = nn.Linear(latent, 16 * dim)
+        self.blocks = nn.ModuleList(ResBlock(dim, dim, "up", batch_norm) for _ in range(3))
+        self.output_norm = nn.BatchNorm2d(dim) if batch_norm else nn.Identity()
+        self.output = nn.Conv2d(dim, channels, 3, padding=1)
+
+    def forward(self, z):
+        x = self.input(z).reshape(z.shape[0], self.dim, 4, 4)
+        for block in self.blocks:
+            x = block(x)
+        return torch.tanh(self.output(F.relu(self.output_norm(x))))
+
+
+class ResNet32Critic(nn.Module):
+    """gan_cifar_resnet.py's Discriminator: optimized block, 'down' block, two plain blocks,
+    ReLU, global mean pool, Linear."""
+
+    def __init__(self, channels: int, dim: int):
+        super().__init__()
+        self.blocks = nn.ModuleList([OptimizedBlock(channels, dim),
+                                     ResBlock(dim, dim, "down", False),
+                                     ResBlock(dim, dim, None, False),
+                                     ResBlock(dim, dim, None, False)])
+        self.output = nn.Linear(dim, 1)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.output(F.relu(x).mean(dim=(2, 3))).reshape(-1)
+
+
 # ------------------------------------------------------------------ builders and weight maps
 
 def _linear(kernel):
@@ -206,9 +298,32 @@ def _dcgan(method) -> TorchModels:
     return TorchModels(gen, critic, spec.latent_dim, g, d)
 
 
-# arch -> builder from a wgan_jax `Method`. resnet32 (gan_cifar_resnet.py) goes here with its
-# modules and its flax-name -> torch-path map, once wgan_jax has the model.
-_BUILDERS = {"toy": _mlp, "mnist": _dcgan, "cifar": _dcgan}
+def _resnet32(method) -> TorchModels:
+    spec, model = method.arch, method.model
+    dim, channels = spec.widths[0], spec.data_shape[-1]
+    bn = model.generator_norm == "batch"
+    gen = ResNet32Generator(spec.latent_dim, dim, channels, bn)
+    critic = ResNet32Critic(channels, dim)
+    g = {"input": ("input", _linear), "output": ("output", _conv)}
+    if bn:
+        g["output_norm"] = ("output_norm", None)
+    for i in range(3):
+        for conv in ("conv_1", "conv_2", "shortcut"):
+            g[f"block_{i + 1}/{conv}"] = (f"blocks.{i}.{conv}", _conv)
+        if bn:
+            g.update({f"block_{i + 1}/{n}": (f"blocks.{i}.{n}", None)
+                      for n in ("norm_1", "norm_2")})
+    d = {"output": ("output", _linear)}
+    for i, convs in enumerate((("conv_1", "conv_2", "shortcut"),
+                               ("conv_1", "conv_2", "shortcut"),
+                               ("conv_1", "conv_2"), ("conv_1", "conv_2"))):
+        d.update({f"block_{i + 1}/{c}": (f"blocks.{i}.{c}", _conv) for c in convs})
+    return TorchModels(gen, critic, spec.latent_dim, g, d)
+
+
+# arch -> builder from a wgan_jax `Method`: its torch modules and flax-name -> torch-path map
+# (nested flax modules joined by '/').
+_BUILDERS = {"toy": _mlp, "mnist": _dcgan, "cifar": _dcgan, "resnet32": _resnet32}
 ARCHS = tuple(_BUILDERS)
 
 
@@ -226,7 +341,30 @@ def build_models(method) -> TorchModels:
     return _BUILDERS[arch](method)
 
 
+def _layers_of(params, prefix: str = "") -> dict:
+    """Flax params as {'a/b': {'kernel': ..., 'bias': ...}}: one entry per layer."""
+    out = {}
+    for k, v in params.items():
+        if "kernel" in v or "scale" in v:
+            out[prefix + k] = v
+        else:
+            out.update(_layers_of(v, f"{prefix}{k}/"))
+    return out
+
+
+def _nest(flat: dict) -> dict:
+    out: dict = {}
+    for name, v in flat.items():
+        *parents, leaf = name.split("/")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = v
+    return out
+
+
 def _load(module: nn.Module, layers: dict, params) -> None:
+    params = _layers_of(params)
     names = set(params)
     if names != set(layers):
         raise ValueError(f"wgan_jax params {sorted(names)} do not match the PyTorch "
@@ -257,7 +395,7 @@ def _export(module: nn.Module, layers: dict) -> dict:
             out[name] = {"kernel": w.T, "bias": b}
         else:  # the inverse of both 4-D maps' transpose(3, 2, 0, 1)
             out[name] = {"kernel": w.transpose(2, 3, 1, 0), "bias": b}
-    return out
+    return _nest(out)
 
 
 def load_params(models: TorchModels, g_params, d_params) -> None:

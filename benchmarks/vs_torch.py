@@ -30,10 +30,11 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The archs benchmarks/torch_reference.py implements (kept equal to its ARCHS by a test).
-ARCHS = ("toy", "mnist", "cifar")
+ARCHS = ("toy", "mnist", "cifar", "resnet32")
 PRECISIONS = ("float32", "bfloat16")
 FRAMEWORKS = ("jax", "torch")
-STEPS = {"toy": 20, "mnist": 2, "cifar": 1}  # per round: a few seconds each on 2 cores
+# generator iterations per round: a few seconds each on 2 cores
+STEPS = {"toy": 20, "mnist": 2, "cifar": 1, "resnet32": 1}
 HEADER = ("| arch | wgan_jax f32 | wgan_jax bf16 | torch f32 | torch autocast bf16 | f32 ratio "
           "| best vs best | wgan_jax compile s (f32 / bf16) | torch first iteration s "
           "(f32 / bf16) |\n|---|---|---|---|---|---|---|---|---|")
@@ -91,8 +92,9 @@ class _JaxRunner:
             self.setup[precision] = time.perf_counter() - t0
             self.runs[precision] = [compiled, state, batches]
             self.run(precision, 1)
-        self.matmul = {"float32": matmul_peak_gflops(jax.numpy.float32),
-                       "bfloat16": matmul_peak_gflops(jax.numpy.bfloat16)}
+        self.matmul = {p: {"n": 2048, "gflops": round(matmul_peak_gflops(dtype), 2)}
+                       for p, dtype in (("float32", jax.numpy.float32),
+                                        ("bfloat16", jax.numpy.bfloat16))}
 
     def run(self, precision, steps):
         compiled, state, batches = self.runs[precision]
@@ -134,15 +136,23 @@ class _TorchRunner:
         for i in range(steps):
             ref.train_step(batches[i % 2])
 
-    def _matmul(self, dtype, n=2048):
-        a = self.torch.randn(n, n).to(dtype)
-        self.torch.mm(a, a)
+    def _matmul(self, dtype):
+        """GFLOP/s of an n x n matmul, best of 3: n = 2048, or smaller where the calls are slow
+        (PyTorch's bfloat16 matmul on a CPU without bf16 dot units runs at ~0.2 GFLOP/s)."""
+        n = 256
+        while True:
+            a = self.torch.randn(n, n).to(dtype)
+            t0 = time.perf_counter()
+            self.torch.mm(a, a)
+            if n >= 2048 or (time.perf_counter() - t0) * 8 > 1.0:
+                break
+            n *= 2
         best = float("inf")
-        for _ in range(5):
+        for _ in range(3):
             t0 = time.perf_counter()
             self.torch.mm(a, a)
             best = min(best, time.perf_counter() - t0)
-        return 2 * n ** 3 / best / 1e9
+        return {"n": n, "gflops": round(2 * n ** 3 / best / 1e9, 2)}
 
 
 def _require_torch() -> None:
@@ -267,7 +277,8 @@ def main(argv=None):
             _require_torch()
         return worker(args)
     print(f"machine: {_machine()}; python {platform.python_version()}", flush=True)
-    rows = []
+    table = [f"gp mode, batch {args.batch or 'official'}, n_critic {args.n_critic}, generator "
+             f"iterations/s (median of {args.rounds} rounds)", HEADER]
     for arch in args.archs:
         steps = args.steps or STEPS[arch]
         workers = {fw: _Worker(fw, args, arch) for fw in FRAMEWORKS}
@@ -286,12 +297,9 @@ def main(argv=None):
         finally:
             for w in workers.values():
                 w.close()
-        rows.append(summarize(arch, rates, {fw: i["setup_s"] for fw, i in info.items()}))
-    batch = args.batch or "official"
-    print(f"\ngp mode, batch {batch}, n_critic {args.n_critic}, generator iterations/s "
-          f"(median of {args.rounds} rounds)\n{HEADER}")
-    for row in rows:
-        print(table_row(row))
+        table.append(table_row(summarize(arch, rates,
+                                         {fw: i["setup_s"] for fw, i in info.items()})))
+        print("\n" + "\n".join(table) + "\n", flush=True)  # the table so far, after each arch
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ On the same weights (a `TrainState` loaded into the torch modules) and the same 
 batch, z, eps): generator samples, per-example critic values, EM estimate, gradient penalty and
 its per-example norms, critic and generator losses; then one full step (n_critic = 2 critic
 updates and one generator update, with the draws wgan_jax's step makes) gives the same metrics
-and parameters. toy, mnist and cifar at batch 4, float32. These need torch (the `torchref`
+and parameters. toy, mnist, cifar and resnet32 at batch 4, float32. These need torch (the `torchref`
 extra) and skip without it; the benchmark driver's table and argument checks need only numpy.
 """
 from __future__ import annotations
@@ -31,6 +31,12 @@ ADAM_EPS = 1e-5
 # float32 values computed by two implementations (different convolution algorithms and
 # summation orders) agree to a few ulps of the tensor's scale.
 RTOL, REL_ATOL = 2e-5, 2e-5
+# resnet32 has ~10^5 ReLUs per example, some within float32 rounding of their kink (|pre-ReLU|
+# down to 1e-7 at batch 4): a unit can be on in one implementation and off in the other, which
+# changes that example's input gradient by one unit's share (1e-3 of its norm seen) and, after
+# Adam's normalisation, moves the parameters whose gradients it dominates by up to ~lr.
+KINKS_RTOL = {"resnet32": 2e-3}
+KINKS_SHARE = {"resnet32": 0.01}  # parameters allowed beyond 5% of a step (never beyond 2 lr)
 
 
 def _close(a, b, what, rtol=RTOL, rel_atol=REL_ATOL):
@@ -49,6 +55,8 @@ def _method(arch):
     # lr-sized steps. With eps=1e-5 it moves such a parameter by < 1e-3 lr; real gradients
     # here are >= 1e-3 (the losses and penalty do not depend on eps).
     config.optimizer.eps = ADAM_EPS
+    if arch == "resnet32":
+        config.model.generator_norm = "batch"  # gan_cifar_resnet.py's generator
     return Method.from_config(config)
 
 
@@ -95,7 +103,7 @@ def _step_draws(state, n_critic, batch, latent):
     return np.stack(zs), np.stack(eps), np.array(z_g)
 
 
-@pytest.fixture(scope="module", params=["toy", "mnist", "cifar"])
+@pytest.fixture(scope="module", params=["toy", "mnist", "cifar", "resnet32"])
 def pair(request):
     """For one arch: the method, its initial state (host copy), the torch reference with the
     same weights, and fixed inputs."""
@@ -141,13 +149,15 @@ def test_losses_and_penalty_equal_wgan_jax(pair):
     got = ref.critic_terms(tr.to_nchw(real), tr.to_nchw(want["fake"]), torch.from_numpy(eps))
     got = {k: v.detach().numpy() for k, v in got.items()}
     got["generator_loss"] = ref.generator_loss(torch.from_numpy(z)).detach().numpy()
-    for k in ("d_real_values", "d_fake_values", "grad_norms"):
+    kinks = KINKS_RTOL.get(pair["arch"], RTOL)
+    for k in ("d_real_values", "d_fake_values"):
         _close(got[k], want[k], k)
+    _close(got["grad_norms"], want["grad_norms"], "grad_norms", kinks, kinks)
     # scalars are compared relative to the per-example values they are means of
     scale = float(np.max(np.abs(want["d_real_values"])) + np.max(np.abs(want["d_fake_values"])))
     for k in ("em_distance", "critic_loss", "generator_loss"):
         np.testing.assert_allclose(got[k], want[k], rtol=RTOL, atol=REL_ATOL * scale, err_msg=k)
-    _close(got["gradient_penalty"], want["gradient_penalty"], "gradient_penalty")
+    _close(got["gradient_penalty"], want["gradient_penalty"], "gradient_penalty", kinks, kinks)
     # the inputs are not degenerate: the penalty is active and the critic separates the batches
     assert float(want["gradient_penalty"]) > 0
     assert np.ptp(want["d_real_values"]) > 0 and abs(float(want["em_distance"])) > 0
@@ -174,15 +184,16 @@ def test_one_full_step_equals_wgan_jax(pair):
     new, metrics = step(jax.device_put(st, replicated(mesh)),
                         jax.device_put(jnp.asarray(pair["reals"]), batch_sharding(mesh)))
     new = jax.tree.map(np.asarray, new)
+    tol = max(1e-4, KINKS_RTOL.get(pair["arch"], 0.0))
     for k in ("em_distance", "em_distance_last", "gradient_penalty", "critic_loss",
               "generator_loss"):
-        np.testing.assert_allclose(got[k], float(metrics[k]), rtol=1e-4,
-                                   atol=1e-4 * abs(float(metrics["d_real"])) + 1e-6, err_msg=k)
+        np.testing.assert_allclose(got[k], float(metrics[k]), rtol=tol,
+                                   atol=tol * abs(float(metrics["d_real"])) + 1e-6, err_msg=k)
     # Adam's first steps move each parameter by about lr * sign(grad): both implementations
     # take the same steps unless a gradient is at float32 noise level, so the tolerance is a
     # small fraction of one step (5%: the worst element seen, 1 of cifar's 1M generator input
-    # weights, is 2.2%, behind per-feature batch norm over 4 examples); many parameters moved (not all: the toy MLPs' dead ReLU
-    # units get zero gradients), so the comparison is not vacuous.
+    # weights, is 2.2%, behind per-feature batch norm over 4 examples). Many parameters moved
+    # (not all: the toy MLPs' dead ReLU units get zero gradients): the check is not vacuous.
     lr = method.optimizer.learning_rate
     for name, got_p, old_p, new_p in (("generator", g_got, st.g_params, new.g_params),
                                       ("critic", d_got, st.d_params, new.d_params)):
@@ -194,8 +205,12 @@ def test_one_full_step_equals_wgan_jax(pair):
             # A bias right before batch norm has zero gradient in exact arithmetic (the norm
             # subtracts the batch mean): both sides step on rounding noise, by at most lr.
             before_norm = leaf == "bias" and f"{layer}_norm" in got_p
-            np.testing.assert_allclose(x, y, rtol=0, atol=(2.0 if before_norm else 0.05) * lr,
-                                       err_msg=where)
+            share = KINKS_SHARE.get(pair["arch"], 0.0)
+            if before_norm or share:
+                np.testing.assert_allclose(x, y, rtol=0, atol=2.0 * lr, err_msg=where)
+            if not before_norm:
+                off = np.mean(np.abs(np.asarray(x) - np.asarray(y)) > 0.05 * lr)
+                assert off <= share, f"{where}: {off:.2%} of entries differ by > 5% of lr"
         moved = np.concatenate([np.abs(np.ravel(y - y0)) for y, y0 in
                                 zip(jax.tree.leaves(new_p), jax.tree.leaves(old_p))])
         assert np.mean(moved > 0.5 * lr) > 0.25, f"{name}: the step barely moved the params"
