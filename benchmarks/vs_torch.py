@@ -60,7 +60,8 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_args(argv=None):
     p = _Parser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--archs", type=_csv(ARCHS, "arch"), default=ARCHS)
+    p.add_argument("--archs", type=_csv(ARCHS, "arch"), default=None,
+                   help="default: those of %s that step_throughput.py has settings for" % (ARCHS,))
     p.add_argument("--precisions", type=_csv(PRECISIONS, "precision"), default=PRECISIONS)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=None,
@@ -69,6 +70,16 @@ def parse_args(argv=None):
     p.add_argument("--n_critic", type=int, default=5)
     p.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    sys.path.insert(0, ROOT)
+    from benchmarks.step_throughput import DEFAULT_BATCH
+
+    known = tuple(a for a in ARCHS if a in DEFAULT_BATCH)
+    missing = [a for a in args.archs or () if a not in known]
+    if missing:
+        raise SystemExit(f"error: arch {missing[0]!r}: benchmarks/step_throughput.py has no "
+                         "official settings for it yet (DEFAULT_BATCH, method_config); the "
+                         f"benchmark runs {known}")
+    args.archs = args.archs or known
     if args.rounds < 1 or (args.steps is not None and args.steps < 1) or args.n_critic < 1:
         raise SystemExit("error: --rounds, --steps and --n_critic must be >= 1")
     return args

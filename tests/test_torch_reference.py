@@ -244,6 +244,16 @@ def test_driver_refuses_unknown_arch_and_precision():
         vs_torch.parse_args(["--precisions", "float16"])
 
 
+def test_driver_refuses_an_arch_step_throughput_has_no_settings_for(monkeypatch):
+    from benchmarks import step_throughput
+
+    monkeypatch.delitem(step_throughput.DEFAULT_BATCH, "mnist")
+    with pytest.raises(SystemExit, match="'mnist'.*step_throughput"):
+        vs_torch.parse_args(["--archs", "toy,mnist"])
+    assert vs_torch.parse_args([]).archs == tuple(a for a in vs_torch.ARCHS if a != "mnist"
+                                                  and a in step_throughput.DEFAULT_BATCH)
+
+
 def test_shell_wrapper_parses():
     subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "vs_torch.sh")], check=True,
                    timeout=30)
