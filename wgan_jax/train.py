@@ -13,7 +13,7 @@ import numpy as np
 from absl import logging
 from etils import epath
 
-from wgan_jax import checkpoint, evaluators, precision, visualize, writers
+from wgan_jax import checkpoint, dtype_advice, evaluators, visualize, writers
 from wgan_jax import workdir as workdir_lib
 from wgan_jax.data.feed import RealBatches
 from wgan_jax.distributed import Preemption
@@ -54,8 +54,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunRe
     """
     mesh = make_mesh()
     method = Method.from_config(config, num_devices=mesh.size)
-    advice = precision.compute_dtype_warning(config.compute_dtype, jax.default_backend(),
-                                             precision.cpu_flags())
+    advice = dtype_advice.compute_dtype_warning(config.compute_dtype, jax.default_backend(),
+                                                dtype_advice.cpu_flags())
     if advice:
         logging.warning(advice)
     _prepare_workdir(workdir)
