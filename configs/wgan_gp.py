@@ -130,8 +130,8 @@ def get_config(arg: str | None = None):
         if variant.startswith("fashion_mnist_fast_"):
             c.conditioning = variant.rsplit("_", 1)[1]
             c.evals = ("samples", "classifier")
-            c.eval.classifier_every_steps = 500
-            c.eval.classifier_num_samples = 10_000
+            c.eval.classifier.every_steps = 500
+            c.eval.classifier.num_samples = 10_000
         if variant.endswith("_resnet"):
             c.optimizer.b1 = 0.0
         if variant == "cifar10_resnet":
@@ -149,7 +149,7 @@ def get_config(arg: str | None = None):
             c.optimizer.lr_schedule = "linear"
             c.ema_decay = 0.99
             c.log_every_steps = 10
-            c.eval_every_steps = c.sample_every_steps = c.checkpoint_every_steps = 250
+            c.eval.samples.every_steps = c.checkpoint_every_steps = 250
     else:
         raise ValueError(f"unknown variant {variant!r} of configs/wgan_gp.py; choose toy, "
                          "toy_paper, 8gaussians, swissroll, mnist, fashion_mnist, "

@@ -27,8 +27,8 @@ def tiny(steps=2, **overrides):
     c.num_train_steps, c.batch_size, c.model.toy_hidden = steps, 8, 8
     c.optimizer.lr_schedule = "constant"
     c.log_every_steps, c.checkpoint_every_steps = 1, 2
-    c.eval_every_steps = c.sample_every_steps = 2
-    c.eval.num_samples = c.eval.w1_samples = 100
+    c.eval.toy.every_steps = c.eval.samples.every_steps = 2
+    c.eval.toy.num_samples = c.eval.toy.w1_samples = 100
     for k, v in overrides.items():
         node = c
         *path, last = k.split(".")
@@ -136,13 +136,13 @@ def test_rerun_of_a_finished_run_changes_nothing_and_resume_records_changes(tmp_
     assert any("complete at step 2" in r.getMessage() and "num_train_steps above 2"
                in r.getMessage() for r in caplog.records)
     # Longer, with other cadences: resumes, and the history says what changed.
-    train.train_and_evaluate(tiny(4, log_every_steps=2, **{"eval.num_samples": 50}),
+    train.train_and_evaluate(tiny(4, log_every_steps=2, **{"eval.toy.num_samples": 50}),
                              str(tmp_path))
     history = [json.loads(line) for line in
                (tmp_path / workdir.HISTORY_NAME).read_text().splitlines()]
     assert [h["start_step"] for h in history] == [0, 2]
     assert history[1]["changes"] == {"num_train_steps": [2, 4], "log_every_steps": [1, 2],
-                                     "eval.num_samples": [100, 50]}
+                                     "eval.toy.num_samples": [100, 50]}
     assert json.loads((tmp_path / "config.json").read_text())["num_train_steps"] == 4
     assert json.loads((tmp_path / "final_metrics.json").read_text())["step"] == 4
 
@@ -239,7 +239,7 @@ def test_non_finite_first_seen_before_an_evaluator_writes_no_picture(tmp_path, m
         return run
 
     monkeypatch.setattr(train, "make_train_step", poisoned)
-    c = tiny(6, log_every_steps=100, sample_every_steps=1, eval_every_steps=100)
+    c = tiny(6, log_every_steps=100, **{"eval.samples.every_steps": 1, "eval.toy.every_steps": 100})
     with pytest.raises(NonFiniteError) as e:
         train.train_and_evaluate(c, str(tmp_path))
     assert str(e.value).startswith("non-finite generator parameters in the train state before "

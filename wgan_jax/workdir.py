@@ -295,7 +295,7 @@ def hold(workdir: str, *, stale_after: float = 300.0, wait: float = 120.0) -> Ho
 # including any added later, counts as changing what is trained, so a new field is refused
 # unless it is listed here.
 RESUMABLE_FIELDS = frozenset({
-    "num_train_steps", "log_every_steps", "eval_every_steps", "sample_every_steps",
+    "num_train_steps", "log_every_steps",
     "checkpoint_every_steps", "keep_checkpoints", "evals", "workdir", "data_dir", "source_dir",
     "compilation_cache_dir", "hold_wait_seconds", "hold_stale_seconds", "restore_fallback",
 })
