@@ -115,7 +115,7 @@ def pair(request):
     method = _method(request.param)
     state = method.init_state()
     rng = np.random.default_rng(0)
-    shape, latent = tuple(method.arch.data_shape), method.arch.latent_dim
+    shape, latent = tuple(state.models.data_shape), method.arch.latent_dim
     lo, hi = method.arch.output_range or (-2.0, 2.0)
     inputs = {"reals": rng.uniform(lo, hi, (N_CRITIC, BATCH) + shape).astype(np.float32),
               "z": rng.normal(size=(BATCH, latent)).astype(np.float32),
