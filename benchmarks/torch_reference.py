@@ -300,7 +300,8 @@ def _dcgan(method) -> TorchModels:
 
 def _resnet32(method) -> TorchModels:
     spec, model = method.arch, method.model
-    dim, channels = spec.widths[0], spec.data_shape[-1]
+    dim = getattr(model, "width", 0) or spec.widths[0]
+    channels = getattr(model, "channels", 0) or spec.data_shape[-1]
     bn = model.generator_norm == "batch"
     gen = ResNet32Generator(spec.latent_dim, dim, channels, bn)
     critic = ResNet32Critic(channels, dim)
@@ -336,6 +337,9 @@ def build_models(method) -> TorchModels:
                                                                                  "batch"):
         raise ValueError("the PyTorch reference has no critic normalisation (a WGAN-GP critic "
                          f"has none); got critic_norm={method.model.critic_norm!r}")
+    if getattr(method.model, "conditioning", "none") != "none":
+        raise ValueError("the PyTorch reference is unconditional; got conditioning="
+                         f"{method.model.conditioning!r}")
     if method.model.generator_norm == "batch" and arch == "toy":
         raise ValueError("the PyTorch reference's toy generator has no batch norm")
     return _BUILDERS[arch](method)

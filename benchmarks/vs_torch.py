@@ -127,7 +127,7 @@ class _TorchRunner:
         self.torch, self.runs, self.setup = torch, {}, {}
         method = Method.from_config(method_config(arch, "gp", args.batch, args.n_critic))
         state = method.init_state()
-        data = tuple(method.arch.data_shape)  # NHWC images -> NCHW; toy points as they are
+        data = tuple(state.models.data_shape)  # NHWC images -> NCHW; toy points as they are
         shape = (method.n_critic, method.batch_size) + (data[-1:] + data[:-1] if len(data) == 3
                                                          else data)
         gen = torch.Generator().manual_seed(0)
