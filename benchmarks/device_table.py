@@ -3,7 +3,7 @@ compute_dtype at the paper's batch and at a large one, in one process.
 
     python benchmarks/device_table.py [--archs mnist,cifar,dcgan64,toy] [--modes gp,clip]
         [--dtypes float32,bfloat16] [--batches default,large] [--steps 10]
-        [--budget_s 420] [--peak_tflops P]
+        [--budget_s 420] [--peak_tflops P] [--width W]
 
 Prints one markdown row per case as it is measured:
     | arch | mode | compute_dtype | batch | gen iters/s | TFLOP/s | MFU | compile s |
@@ -35,7 +35,7 @@ PEAK_TFLOPS = {
     "TPU v5 lite": (197.0, 197.0),
 }
 LARGE_BATCH = {"toy": 8192, "mlp": 4096, "mnist": 1024, "cifar": 512, "dcgan64": 256,
-               "celeba64": 256}
+               "celeba64": 256, "resnet32": 256, "resnet64": 128}
 
 
 def peak_tflops(dtype: str, override: float | None = None) -> tuple[float, str]:
@@ -51,10 +51,11 @@ def peak_tflops(dtype: str, override: float | None = None) -> tuple[float, str]:
     return measured, f"measured {dtype} matmul on {kind}"
 
 
-def measure(arch: str, mode: str, dtype: str, batch: int, steps: int) -> tuple[float, float]:
+def measure(arch: str, mode: str, dtype: str, batch: int, steps: int,
+            width: int = 0) -> tuple[float, float]:
     """(generator iterations/s, compile seconds) of the compiled step on all devices."""
     import jax
-    state, batches, step = build(arch, mode, batch, compute_dtype=dtype)
+    state, batches, step = build(arch, mode, batch, compute_dtype=dtype, width=width)
     t0 = time.perf_counter()
     compiled = step.lower(state, batches[0]).compile()
     compile_s = time.perf_counter() - t0
@@ -77,6 +78,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--budget_s", type=float, default=420.0)
     p.add_argument("--peak_tflops", type=float, default=None)
+    p.add_argument("--width", type=int, default=0,
+                   help="the ResNets' DIM (0: the official 128 for resnet32, 64 for resnet64)")
     args = p.parse_args(argv)
     archs, modes = args.archs.split(","), args.modes.split(",")
     dtypes, sizes = args.dtypes.split(","), args.batches.split(",")
@@ -106,8 +109,8 @@ def main(argv=None):
                         print(f"| {arch} | {mode} | {dtype} | {batch} | skipped: --budget_s "
                               f"{args.budget_s:.0f} s spent | | | |", flush=True)
                         continue
-                    rate, compile_s = measure(arch, mode, dtype, batch, args.steps)
-                    tflops = iteration_flops(arch, mode, batch) * rate / 1e12
+                    rate, compile_s = measure(arch, mode, dtype, batch, args.steps, args.width)
+                    tflops = iteration_flops(arch, mode, batch, width=args.width) * rate / 1e12
                     mfu = tflops / peaks[dtype][0]
                     print(f"| {arch} | {mode} | {dtype} | {batch} | {rate:.2f} | {tflops:.2f} | "
                           f"{100 * mfu:.1f}% | {compile_s:.1f} |", flush=True)

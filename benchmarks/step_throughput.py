@@ -2,7 +2,7 @@
 
     python benchmarks/step_throughput.py --arch mnist --mode gp [--batch 50] [--steps 10]
         [--devices K] [--conv_impl auto|matmul|lax] [--fast_compile]
-        [--compute_dtype float32|bfloat16]
+        [--compute_dtype float32|bfloat16] [--width W]
 
 Builds the library's train state and data-parallel step from a main config (`method_config`,
 through `Method.from_config`), feeds pre-generated device-resident batches, times `--steps`
@@ -21,7 +21,8 @@ import os
 import sys
 import time
 
-DEFAULT_BATCH = {"toy": 256, "mlp": 32, "mnist": 50, "cifar": 64, "celeba64": 64, "dcgan64": 64}
+DEFAULT_BATCH = {"toy": 256, "mlp": 32, "mnist": 50, "cifar": 64, "celeba64": 64, "dcgan64": 64,
+                 "resnet32": 64, "resnet64": 64}
 
 
 def parse_args(argv=None):
@@ -39,6 +40,8 @@ def parse_args(argv=None):
     p.add_argument("--fast_compile", action="store_true",
                    help="XLA:CPU options for a shorter compile "
                         "(parallel.CPU_FAST_COMPILE_OPTIONS)")
+    p.add_argument("--width", type=int, default=0,
+                   help="the ResNets' DIM (0: the official 128 for resnet32, 64 for resnet64)")
     return p.parse_args(argv)
 
 
@@ -47,14 +50,19 @@ def method_config(arch: str, mode: str, batch: int | None = None, n_critic: int 
                   compute_dtype: str = "float32"):
     """The main config the benchmark trains for `arch`/`mode`, with the papers' settings (GP:
     Adam(1e-4, 0.5, 0.9), lambda 10 (0.1 toy); clip: RMSProp 5e-5, c = 0.01 and the official
-    batch-norm changes), on the first registry dataset `arch` fits."""
+    batch-norm changes; the ResNets' norms as the official files: batch norm in the generators,
+    none in resnet32's critic, `flops.RESNET64_CRITIC_NORM` in resnet64's), on the first registry
+    dataset `arch` fits."""
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks.flops import RESNET64_CRITIC_NORM
     from wgan_jax import registry
     from wgan_jax.method import config_with
 
     if mode not in ("gp", "clip"):
         raise ValueError(f"mode must be 'gp' or 'clip', got {mode!r}")
     gp = mode == "gp"
+    critic_norm = {"resnet32": "none", "resnet64": RESNET64_CRITIC_NORM[mode]}.get(
+        arch, "none" if gp or arch in ("toy", "mlp") else "batch")
     return config_with({
         # The step never sees the dataset (its batches are random): it only has to fit `arch`.
         "dataset": next(n for n, d in registry.DATASETS.items() if arch in d.archs),
@@ -67,8 +75,9 @@ def method_config(arch: str, mode: str, batch: int | None = None, n_critic: int 
         "clip_value": 0.0 if gp else 0.01,
         "model": {
             "arch": arch, "conv_impl": conv_impl,
-            "critic_norm": "none" if gp or arch in ("toy", "mlp") else "batch",
-            "generator_norm": ("batch" if arch in ("cifar", "celeba64", "dcgan64")
+            "critic_norm": critic_norm,
+            "generator_norm": ("batch" if arch in ("cifar", "celeba64", "dcgan64", "resnet32",
+                                                   "resnet64")
                                or (arch == "mnist" and not gp) else "none")},
         "optimizer": ({"name": "adam", "learning_rate": 1e-4, "b1": 0.5, "b2": 0.9} if gp else
                       {"name": "rmsprop", "learning_rate": 5e-5, "eps": 1e-10}),
@@ -77,10 +86,10 @@ def method_config(arch: str, mode: str, batch: int | None = None, n_critic: int 
 
 def build(arch: str, mode: str, batch: int | None = None, n_devices: int | None = None,
           conv_impl: str = "auto", fast_compile: bool = False, n_critic: int = 5,
-          compute_dtype: str = "float32"):
+          compute_dtype: str = "float32", width: int = 0):
     """The real train state, two device-resident batches and the jitted step of
-    `method_config(...)` over `n_devices` devices (default all). Returns (state, batches,
-    step)."""
+    `method_config(...)` over `n_devices` devices (default all), the ResNets at DIM `width`
+    (0: official). Returns (state, batches, step)."""
     config = method_config(arch, mode, batch, n_critic, conv_impl, fast_compile, compute_dtype)
     import jax
 
@@ -95,11 +104,27 @@ def build(arch: str, mode: str, batch: int | None = None, n_devices: int | None 
     except ConfigError as e:
         raise SystemExit(str(e)) from None
     mesh = make_mesh(devices)
-    state = jax.device_put(method.init_state(), replicated(mesh))
+    state = jax.device_put(init_state(method, width), replicated(mesh))
     shape = (method.n_critic, method.batch_size) + tuple(state.models.data_shape)
     batches = [jax.device_put(jax.random.uniform(jax.random.PRNGKey(i), shape, minval=-1.0),
                               batch_sharding(mesh)) for i in range(2)]
     return state, batches, make_train_step(method.step, mesh, fast_compile=method.fast_compile)
+
+
+def init_state(method, width: int = 0):
+    """`method.init_state()`, with the ResNets built at DIM `width` when it is not 0."""
+    if not width:
+        return method.init_state()
+    import dataclasses
+
+    import jax
+
+    from wgan_jax.models import build_models
+    from wgan_jax.state import create_train_state
+
+    options = {f.name: getattr(method.model, f.name) for f in dataclasses.fields(method.model)}
+    models = build_models(**{**options, "width": width})
+    return create_train_state(models, *method.optimizers(), jax.random.PRNGKey(method.seed))
 
 
 def main(argv=None):
@@ -118,7 +143,8 @@ def main(argv=None):
     batch = args.batch or DEFAULT_BATCH[args.arch]
     steps = args.steps or {"toy": 50, "mlp": 200, "mnist": 10, "cifar": 4}.get(args.arch, 3)
     state, batches, step = build(args.arch, args.mode, batch, args.devices, args.conv_impl,
-                                 args.fast_compile, args.n_critic, args.compute_dtype)
+                                 args.fast_compile, args.n_critic, args.compute_dtype,
+                                 args.width)
     devices = jax.devices()[:args.devices] if args.devices else jax.devices()
 
     t0 = time.perf_counter()
@@ -137,13 +163,14 @@ def main(argv=None):
     if not np.isfinite(float(metrics["critic_loss"])):
         raise SystemExit("non-finite critic loss: the benchmark's step is broken")
     rate = steps / elapsed
-    gflops = iteration_flops(args.arch, args.mode, batch, args.n_critic) * rate / 1e9
+    gflops = iteration_flops(args.arch, args.mode, batch, args.n_critic, args.width) * rate / 1e9
 
     peak, peak_bf16 = matmul_peak_gflops(jnp.float32), matmul_peak_gflops(jnp.bfloat16)
     print(f"arch={args.arch} mode={args.mode} batch={batch} devices={len(devices)} "
           f"compute_dtype={args.compute_dtype} gen_iters_per_s={rate:.3f} gflops={gflops:.1f} "
           f"peak_gflops={peak:.1f} peak_bf16_gflops={peak_bf16:.1f} compile_s={compile_s:.1f}"
-          + (" fast_compile=1" if args.fast_compile else ""))
+          + (" fast_compile=1" if args.fast_compile else "")
+          + (f" width={args.width}" if args.width else ""))
 
 
 def matmul_peak_gflops(dtype, n: int | None = None) -> float:

@@ -75,6 +75,7 @@ steps); the generator is sampled from an EMA (decay 0.99). float32, because this
 benchmarks found bfloat16 slower on CPUs without bf16 instructions (`--config.compute_dtype=
 bfloat16` where they have them).
 """
+from wgan_jax import registry
 from wgan_jax.config import base_config
 
 # variant: (dataset, model.arch, model.generator_norm, batch_size) of the official scripts;
@@ -104,14 +105,19 @@ def get_config(arg: str | None = None):
         c.ema_decay = 0.99
     elif variant == "toy_paper":
         c.num_train_steps = 100_000
-        c.eval_every_steps = c.sample_every_steps = c.checkpoint_every_steps = 5000
+        c.eval.toy.every_steps = c.eval.samples.every_steps = c.checkpoint_every_steps = 5000
     elif variant in IMAGE_VARIANTS:
         c.dataset, c.model.arch, c.model.generator_norm, c.batch_size = IMAGE_VARIANTS[variant]
         c.gp_weight = 10.0
         c.evals = ("samples",)
+        if registry.dataset(c.dataset).classifier:
+            # The offline classifier's distance, at a cadence costing a few % of training
+            # (docs/EXPERIMENTS.md, "Evaluator costs").
+            c.evals = ("samples", "classifier")
+            c.eval.classifier.every_steps = 5000
         c.num_train_steps = 200_000  # the official scripts' ITERS
         c.log_every_steps = 100
-        c.eval_every_steps = c.sample_every_steps = 1000
+        c.eval.samples.every_steps = 1000
         c.checkpoint_every_steps = 5000
         if variant.startswith("fashion_mnist_fast"):
             c.num_train_steps = 1500
@@ -119,13 +125,13 @@ def get_config(arg: str | None = None):
             c.optimizer.lr_schedule = "linear"
             c.ema_decay = 0.99
             c.log_every_steps = 10
-            c.eval_every_steps = c.sample_every_steps = 250
+            c.eval.samples.every_steps = c.eval.classifier.every_steps = 250
             c.checkpoint_every_steps = 250
         if variant.startswith("fashion_mnist_fast_"):
             c.conditioning = variant.rsplit("_", 1)[1]
             c.evals = ("samples", "classifier")
-            c.eval.classifier_every_steps = 500
-            c.eval.classifier_num_samples = 10_000
+            c.eval.classifier.every_steps = 500
+            c.eval.classifier.num_samples = 10_000
         if variant.endswith("_resnet"):
             c.optimizer.b1 = 0.0
         if variant == "cifar10_resnet":
@@ -143,7 +149,7 @@ def get_config(arg: str | None = None):
             c.optimizer.lr_schedule = "linear"
             c.ema_decay = 0.99
             c.log_every_steps = 10
-            c.eval_every_steps = c.sample_every_steps = c.checkpoint_every_steps = 250
+            c.eval.samples.every_steps = c.checkpoint_every_steps = 250
     else:
         raise ValueError(f"unknown variant {variant!r} of configs/wgan_gp.py; choose toy, "
                          "toy_paper, 8gaussians, swissroll, mnist, fashion_mnist, "

@@ -174,3 +174,49 @@ def test_clear_errors():
         bf16_dot(jnp.ones((2, 3, 4)), jnp.ones((4, 2)))
     with pytest.raises(ValueError, match="contracted axes differ"):
         bf16_dot(jnp.ones((2, 3)), jnp.ones((4, 2)))
+
+
+
+def _resnet32_gradient_dots():
+    """The dots of the compiled bfloat16 resnet32 (width 8, batch 8) critic loss + gradient
+    penalty parameter gradient (forward, backward and double backward of every critic layer)
+    and generator loss gradient (the generator's upsampling convs and batch norms): the
+    products of a gp train step, in two programs smaller to compile than the whole step."""
+    from wgan_jax.models import build_models
+
+    m = build_models("resnet32", width=8, generator_norm="batch", conv_impl="matmul",
+                     compute_dtype="bfloat16")
+    z = jax.ShapeDtypeStruct((8, 128), jnp.float32)
+    x = jax.ShapeDtypeStruct((8,) + m.data_shape, jnp.float32)
+    g = jax.eval_shape(m.generator.init, jax.random.key(0), z)
+    d = jax.eval_shape(m.critic.init, jax.random.key(0), x)["params"]
+
+    def critic_loss(params, x):
+        def f(xb):
+            return m.critic.apply({"params": params}, xb)
+        return jnp.mean(f(x)) + gradient_penalty(f, x, -x, jnp.full((8,), 0.5))[0]
+
+    def generator_loss(g_params, d_params, z, stats):
+        fake, _ = m.generator.apply({"params": g_params, "batch_stats": stats}, z,
+                                    mutable=["batch_stats"])
+        return -jnp.mean(m.critic.apply({"params": d_params}, fake))
+
+    texts = [jax.jit(jax.grad(critic_loss)).lower(d, x).compile().as_text(),
+             jax.jit(jax.grad(generator_loss)).lower(g["params"], d, z, g["batch_stats"])
+             .compile().as_text()]
+    return [[d for found in hlo_dots(t).values() for d in found] for t in texts]
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's own choice of kernels")
+def test_compiled_resnet32_products_keep_bf16_operands_on_cpu():
+    # 3x3 convs, 1x1 shortcuts, convs after upsampling and before/after mean pooling, Linears,
+    # and their derivatives; the resampling layers are reshapes and sums, not products.
+    # resnet64 is built from the same layer functions (layer norm has no product).
+    for dots, least in zip(_resnet32_gradient_dots(), (4 * 9, 2 * 8), strict=True):
+        wide = [(lhs, rhs, out) for _, lhs, rhs, out, _ in dots
+                if min(lhs[1] + rhs[1]) >= SKINNY]
+        assert all(lhs[0] == rhs[0] == "bf16" and out[0] == "f32" for lhs, rhs, out in wide), \
+            [w for w in wide if (w[0][0], w[1][0], w[2][0]) != ("bf16", "bf16", "f32")]
+        # critic: its nine 3x3 convs, each with a forward and three derivatives; generator:
+        # its eight 3x3 convs (the critic's too), each with a forward and a data gradient
+        assert len(wide) >= least, len(wide)

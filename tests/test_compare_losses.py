@@ -9,28 +9,28 @@ import pytest
 
 from configs.experiments import compare_losses as compare_config
 from wgan_jax.config import ConfigError
-from wgan_jax.experiments import compare_losses
+from wgan_jax.experiments import common, compare_losses
 
 
 def test_correlations_of_hand_made_sequences():
     x = [1.0, 2.0, 3.0, 4.0, 5.0]
-    assert compare_losses.correlations(x, [2 * v + 1 for v in x]) == pytest.approx(
+    assert common.correlations(x, [2 * v + 1 for v in x]) == pytest.approx(
         {"pearson": 1.0, "spearman": 1.0})
-    assert compare_losses.correlations(x, [-v for v in x]) == pytest.approx(
+    assert common.correlations(x, [-v for v in x]) == pytest.approx(
         {"pearson": -1.0, "spearman": -1.0})
     # Monotone but not linear: Spearman sees a perfect ranking, Pearson does not.
-    c = compare_losses.correlations(x, [v ** 4 for v in x])
+    c = common.correlations(x, [v ** 4 for v in x])
     assert c["spearman"] == pytest.approx(1.0) and 0.8 < c["pearson"] < 1.0
     # By hand: x = (1, 2, 3), y = (1, 3, 2) -> cov 0.5 / (1 * 1) = 0.5 for values and ranks.
-    assert compare_losses.correlations([1, 2, 3], [1, 3, 2]) == pytest.approx(
+    assert common.correlations([1, 2, 3], [1, 3, 2]) == pytest.approx(
         {"pearson": 0.5, "spearman": 0.5})
     # Non-finite pairs are dropped; constant or too short sequences have no correlation.
-    assert compare_losses.correlations([1, 2, np.nan, 3], [2, 4, 5, 6])["pearson"] == \
+    assert common.correlations([1, 2, np.nan, 3], [2, 4, 5, 6])["pearson"] == \
         pytest.approx(1.0)
-    assert all(math.isnan(v) for v in compare_losses.correlations(x, [3.0] * 5).values())
-    assert all(math.isnan(v) for v in compare_losses.correlations([1, 2], [2, 1]).values())
+    assert all(math.isnan(v) for v in common.correlations(x, [3.0] * 5).values())
+    assert all(math.isnan(v) for v in common.correlations([1, 2], [2, 1]).values())
     with pytest.raises(ValueError, match="equal length"):
-        compare_losses.correlations([1, 2, 3], [1, 2])
+        common.correlations([1, 2, 3], [1, 2])
 
 
 def test_aggregate_of_hand_made_numbers():
@@ -131,7 +131,7 @@ def test_tiny_run_writes_figures_table_and_json(tmp_path):
             assert all(w > 0 for w in cv["exact_w1"])
             assert 0 <= r["modes_covered"] <= 8 and 0 <= r["high_quality_fraction"] <= 1
             assert r["final_w1"] == cv["exact_w1"][-1]
-            expect = compare_losses.correlations(cv["em_estimate"], cv["exact_w1"])
+            expect = common.correlations(cv["em_estimate"], cv["exact_w1"])
             assert r["spearman"] == pytest.approx(expect["spearman"], nan_ok=True)
         s = res["summary"]["8gaussians"][method]["final_w1"]
         assert s["mean"] == pytest.approx(np.mean([r["final_w1"] for r in recs]))

@@ -40,6 +40,18 @@ def test_table_budget_and_bad_names():
     assert bad.returncode != 0 and "unknown arch ['resnet']" in bad.stderr
 
 
+def test_table_knows_the_resnets():
+    # names and batches only (a budget of 0 measures nothing; tests/test_flops.py traces their
+    # steps)
+    out = _table("--archs", "resnet32,resnet64", "--modes", "gp", "--batches", "default,large",
+                 "--dtypes", "bfloat16", "--budget_s", "0")
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [line.split("|")[1:5] for line in out.stdout.splitlines() if "skipped" in line]
+    assert [[c.strip() for c in r] for r in rows] == [
+        ["resnet32", "gp", "bfloat16", "64"], ["resnet32", "gp", "bfloat16", "256"],
+        ["resnet64", "gp", "bfloat16", "64"], ["resnet64", "gp", "bfloat16", "128"]]
+
+
 def test_device_check_refuses_without_ml_collections(tmp_path):
     fake = tmp_path / "site" / "ml_collections"
     fake.mkdir(parents=True)

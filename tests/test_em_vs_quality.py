@@ -23,7 +23,7 @@ def test_median_filter_against_brute_force():
 def test_reads_the_logged_em_curve_of_a_run(tmp_path):
     c = wgan_gp.get_config()
     c.num_train_steps, c.batch_size, c.model.toy_hidden = 3, 16, 8
-    c.eval.num_samples = c.eval.w1_samples = 100
+    c.eval.toy.num_samples = c.eval.toy.w1_samples = 100
     c.log_every_steps = 1
     out = train.train_and_evaluate(c, str(tmp_path))
     steps, em = em_vs_quality.read_scalar(str(tmp_path), "em_distance")

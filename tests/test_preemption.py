@@ -17,8 +17,8 @@ from wgan_jax.method import Method
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = {"batch_size": 16, "model.toy_hidden": 16, "optimizer.lr_schedule": "constant",
-        "log_every_steps": 1, "eval_every_steps": 1000, "sample_every_steps": 1000,
-        "eval.num_samples": 200, "eval.w1_samples": 100}
+        "log_every_steps": 1, "eval.toy.every_steps": 1000, "eval.samples.every_steps": 1000,
+        "eval.toy.num_samples": 200, "eval.toy.w1_samples": 100}
 
 
 def tiny(steps, every=3):

@@ -35,7 +35,8 @@ def stats_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def built(random_weights, stats_dir):
     """One Inception evaluator on mock mnist (its reference statistics cached in stats_dir)."""
-    c = _config(None, inception_weights=random_weights, stats_dir=str(stats_dir))
+    c = _config(None, weights=random_weights)
+    c.eval.stats_dir = str(stats_dir)
     method = Method.from_config(c)
     with tfds.testing.mock_data(num_examples=40):
         (ev,) = evaluators.build(c, method)
@@ -46,13 +47,13 @@ def _config(tmp_path, **eval_fields):
     c = wgan_gp.get_config("mnist")
     c.batch_size = 4
     c.evals = ("inception",)
-    c.eval.inception_num_samples = c.eval.reference_num_samples = N
-    c.eval.kid_subset_size, c.eval.kid_num_subsets = 6, 3
-    c.eval.is_num_splits = 2
+    c.eval.inception.num_samples = c.eval.reference_num_samples = N
+    c.eval.inception.kid_subset_size, c.eval.inception.kid_num_subsets = 6, 3
+    c.eval.inception.is_num_splits = 2
     if tmp_path is not None:
         c.eval.stats_dir = str(tmp_path / "stats")
-    for k, v in eval_fields.items():
-        c.eval[k] = v
+    for k, v in eval_fields.items():  # fields of the inception evaluator's block
+        c.eval.inception[k] = v
     return c
 
 
@@ -89,15 +90,15 @@ def test_inception_metrics_are_skipped_with_one_line_without_weights(tmp_path, c
         (ev,) = evaluators.build(c, Method.from_config(c))
     assert ev.run(None) == {}
     lines = [r.getMessage() for r in caplog.records if "inception" in r.getMessage()]
-    assert len(lines) == 1 and "config.eval.inception_weights" in lines[0]
+    assert len(lines) == 1 and "config.eval.inception.weights" in lines[0]
 
 
 @pytest.mark.parametrize("fields,match", [
-    ({"inception_weights": "/no/such/file.npz"}, "eval.inception_weights"),
-    ({"kid_subset_size": 50}, "eval.kid_subset_size"),
-    ({"inception_resize": "bicubic"}, "eval.inception_resize"),
-    ({"pr_k": 12}, "eval.pr_k"),
-    ({"is_num_splits": 9}, "eval.is_num_splits"),
+    ({"weights": "/no/such/file.npz"}, "eval.inception.weights"),
+    ({"kid_subset_size": 50}, "eval.inception.kid_subset_size"),
+    ({"resize": "bicubic"}, "eval.inception.resize"),
+    ({"pr_k": 12}, "eval.inception.pr_k"),
+    ({"is_num_splits": 9}, "eval.inception.is_num_splits"),
 ])
 def test_quality_settings_errors(tmp_path, fields, match):
     with pytest.raises(ConfigError, match=match):
@@ -116,7 +117,7 @@ def test_classifier_evaluator_needs_committed_weights_for_the_dataset(tmp_path):
 
 
 def test_too_small_reference_split_is_a_clear_error(tmp_path, random_weights):
-    c = _config(tmp_path, inception_weights=random_weights)
+    c = _config(tmp_path, weights=random_weights)
     with tfds.testing.mock_data(num_examples=5):
         with pytest.raises(ValueError, match="reference_num_samples"):
             evaluators.build(c, Method.from_config(c))
@@ -124,7 +125,7 @@ def test_too_small_reference_split_is_a_clear_error(tmp_path, random_weights):
 
 def test_missing_real_data_is_the_dataset_error(tmp_path, random_weights):
     from wgan_jax.data.images import DatasetNotFoundError
-    c = _config(tmp_path, inception_weights=random_weights)
+    c = _config(tmp_path, weights=random_weights)
     c.data_dir = str(tmp_path / "empty")
     with pytest.raises(DatasetNotFoundError, match="not prepared"):
         evaluators.build(c, Method.from_config(c))

@@ -1,6 +1,11 @@
-"""README's "Using the library" snippet runs as written, and its module table names real files."""
+"""README's facts against the code: the "Using the library" snippet runs as written, the module
+table names real files, the config table names real fields and variants, and every script and
+`python -m` module it tells a user to run exists."""
+import importlib.util
 import os
 import re
+
+import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = open(os.path.join(REPO, "README.md")).read()
@@ -20,8 +25,54 @@ def test_using_the_library_snippet_runs(capsys):
 
 
 def test_module_table_names_existing_modules():
-    rows = re.findall(r"^\| (`[^|]+`) \|", _section("Using the library"), re.M)
+    rows = re.findall(r"^\| (`[^|]+`) \|", _section("Modules"), re.M)
     names = [n for row in rows for n in re.findall(r"`([^`]+)`", row)]
     assert len(names) >= 15
     for name in names:
         assert os.path.exists(os.path.join(REPO, "wgan_jax", name)), name
+
+
+def test_config_table_names_existing_fields():
+    from wgan_jax.config import base_config
+    config = base_config()
+    table = _section("Configs").split("| group | fields |", 1)[1].split("\n\n", 1)[0]
+    fields = [f for row in table.splitlines()[2:]
+              for f in re.findall(r"`([a-z_]+(?:\.[a-z_0-9]+)*)`", row.split("|")[2])]
+    # values quoted in the table (`float32`, `wasserstein`, ...) are not fields
+    fields = [f for f in fields if f.split(".")[0] in config]
+    assert len(fields) >= 40
+    for field in fields:
+        node = config
+        for part in field.split("."):
+            assert part in node, f"README's config table names {field!r}, not a config field"
+            node = node[part]
+
+
+def test_config_variants_exist():
+    from configs import gan, spectral, wgan, wgan_gp
+    files = {"wgan_gp": wgan_gp, "wgan": wgan, "gan": gan, "spectral": spectral}
+    checked = 0
+    for row in re.findall(r"^\| (`configs/[^|]+)\|", _section("Configs"), re.M):
+        file = re.match(r"`configs/(\w+)\.py", row)
+        if file is None or file.group(1) not in files:  # configs/experiments/*.py
+            continue
+        file = file.group(1)
+        for variant in re.findall(r"`(?:configs/\w+\.py)?:(\w+)`", row):
+            files[file].get_config(variant)  # raises for an unknown variant
+            checked += 1
+    assert checked >= 10
+
+
+@pytest.mark.parametrize("kind", ["script", "module"])
+def test_commands_name_existing_files(kind):
+    if kind == "script":
+        paths = set(re.findall(r"python (benchmarks/\w+\.py|run\.py)", README))
+        paths |= set(re.findall(r"bash (benchmarks/\w+\.sh)", README))
+        assert len(paths) >= 4
+        for path in paths:
+            assert os.path.exists(os.path.join(REPO, path)), path
+    else:
+        modules = set(re.findall(r"python -m (wgan_jax[\w.]+)", README))
+        assert len(modules) >= 3
+        for module in modules:
+            assert importlib.util.find_spec(module) is not None, module

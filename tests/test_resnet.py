@@ -77,7 +77,8 @@ def _resnet64_shapes(dim=64):
     biases=False), MODE 'wgan-gp' (layer norm in the critic)."""
     g = {"input/kernel": (128, 4 * 4 * 8 * dim), "input/bias": (4 * 4 * 8 * dim,)}
     widths = [8 * dim, 8 * dim, 4 * dim, 2 * dim, dim]
-    for i, (cin, cout) in enumerate(zip(widths, widths[1:]), 1):  # Generator.Res1-4, 'up'
+    # Generator.Res1-4, 'up'
+    for i, (cin, cout) in enumerate(zip(widths, widths[1:], strict=False), 1):
         b = f"block_{i}/"
         g |= _conv(b + "shortcut", 1, cin, cout)  # UpsampleConv 1x1, he_init=False
         g |= _norm(b + "norm_1", cin)  # BN1
@@ -87,7 +88,8 @@ def _resnet64_shapes(dim=64):
     g |= _norm("output_norm", dim) | _conv("output", 3, dim, 3)  # OutputN, Output (he_init)
     d = _conv("input", 3, 3, dim)  # Discriminator.Input, he_init=False
     widths = [dim, 2 * dim, 4 * dim, 8 * dim, 8 * dim]
-    for i, (cin, cout) in enumerate(zip(widths, widths[1:]), 1):  # Discriminator.Res1-4
+    # Discriminator.Res1-4, 'down'
+    for i, (cin, cout) in enumerate(zip(widths, widths[1:], strict=False), 1):
         b = f"block_{i}/"
         d |= _conv(b + "shortcut", 1, cin, cout)  # MeanPoolConv 1x1, he_init=False
         d |= _norm(b + "norm_1", cin)  # BN1 -> Layernorm([1,2,3]), per-channel scale/offset
@@ -265,9 +267,9 @@ def test_mean_pool_and_upsample_equal_the_official_forms_in_float64():
                 (layers.mean_pool2, _np_mean_pool, (2, 3, 2, 2)),
                 (layers.upsample2, _jnp_upsample, (2, 12, 8, 2))):
             v, u = _rand(6, out), _rand(7, x.shape)
-            got = _derivatives(lambda a, b: layers.conv_stride1(ours(a), b, "matmul"),
+            got = _derivatives(lambda a, b, r=ours: layers.conv_stride1(r(a), b, "matmul"),
                                (x, w), v, u)
-            ref = _derivatives(lambda a, b: layers.conv_stride1(official(a), b, "matmul"),
+            ref = _derivatives(lambda a, b, r=official: layers.conv_stride1(r(a), b, "matmul"),
                                (x, w), v, u)
             for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(ref), strict=True):
                 np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-12)

@@ -65,7 +65,7 @@ def test_normalized_critic_is_1_lipschitz_after_power_iterations():
 def test_spectral_config_variants_train(tmp_path, variant):
     c = spectral.get_config(variant)
     c.num_train_steps, c.batch_size, c.model.toy_hidden = 2, 16, 16
-    c.eval.num_samples, c.eval.w1_samples = 100, 100
+    c.eval.toy.num_samples, c.eval.toy.w1_samples = 100, 100
     c.log_every_steps = 1
     out = train.train_and_evaluate(c, str(tmp_path))
     assert np.isfinite(out.train["critic_loss"]) and np.isfinite(out.train["generator_loss"])

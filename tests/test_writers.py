@@ -69,7 +69,7 @@ def test_a_toy_run_does_not_import_tensorflow(tmp_path):
         "from wgan_jax import train\n"
         "from wgan_jax.method import config_with\n"
         "c = config_with({'num_train_steps': 1, 'batch_size': 8, 'model.toy_hidden': 8,\n"
-        "                 'eval.num_samples': 50, 'eval.w1_samples': 50})\n"
+        "                 'eval.toy.num_samples': 50, 'eval.toy.w1_samples': 50})\n"
         f"train.train_and_evaluate(c, {str(tmp_path)!r})\n"
         "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,

@@ -20,6 +20,40 @@ class ConfigError(ValueError):
     """A config value is invalid; the message names the field and what to use instead."""
 
 
+# Fields that moved: old name -> new name (both relative to `config.`).
+RENAMED: dict[str, str] = {
+    "sample_every_steps": "eval.samples.every_steps",
+    "eval_every_steps": "eval.toy.every_steps",
+    "eval.num_sample_images": "eval.samples.num_images",
+    "eval.num_samples": "eval.toy.num_samples",
+    "eval.w1_samples": "eval.toy.w1_samples",
+    "eval.inception_weights": "eval.inception.weights",
+    "eval.inception_every_steps": "eval.inception.every_steps",
+    "eval.inception_num_samples": "eval.inception.num_samples",
+    "eval.inception_resize": "eval.inception.resize",
+    "eval.kid_subset_size": "eval.inception.kid_subset_size",
+    "eval.kid_num_subsets": "eval.inception.kid_num_subsets",
+    "eval.pr_k": "eval.inception.pr_k",
+    "eval.is_num_splits": "eval.inception.is_num_splits (and eval.classifier.is_num_splits)",
+    "eval.classifier_every_steps": "eval.classifier.every_steps",
+    "eval.classifier_num_samples": "eval.classifier.num_samples",
+}
+
+
+def renamed_error(field: str) -> ConfigError:
+    """The error for a moved field `field` (relative to `config.`), naming its new name."""
+    return ConfigError(f"config.{field} was renamed: use config.{RENAMED[field]}")
+
+
+def _has_field(config: ml_collections.ConfigDict, field: str) -> bool:
+    node = config
+    for part in field.split("."):
+        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
 def base_config() -> ml_collections.ConfigDict:
     """WGAN-GP on the 25-gaussians toy with the official gan_toy.py settings."""
     c = ml_collections.ConfigDict()
@@ -76,33 +110,32 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.lr_schedule = "constant"
 
     c.log_every_steps = 1
-    c.eval_every_steps = 1000
-    c.sample_every_steps = 1000
     c.checkpoint_every_steps = 1000
     c.keep_checkpoints = 3
+    # Examples the run trains on: 0, the whole training split; N, the first N of a fixed
+    # permutation of it (seeded by `seed`; image data only). The test split stays held out.
+    c.train_subset = 0
+    # The workdir's hold (wgan_jax/workdir.py): how long a new run waits for a run that is
+    # saving on its way out (preemption), and after how many seconds without a heartbeat a run
+    # on another host counts as dead and is taken over.
+    c.hold_wait_seconds = 120.0
+    c.hold_stale_seconds = 300.0
+    # Resume from the newest undamaged checkpoint, moving damaged ones aside (not deleted),
+    # instead of refusing a step whose checksums do not match.
+    c.restore_fallback = False
 
-    # Evaluators run on the train state at their own cadence (wgan_jax/evaluators): 'samples'
-    # every sample_every_steps, 'toy' every eval_every_steps (toy data only).
+    # Evaluators run on the train state at their own cadence (wgan_jax/evaluators): each has
+    # its own block config.eval.<name> with `every_steps`, defaults from its module.
     c.evals = ("samples", "toy")
     c.eval = ml_collections.ConfigDict()
-    c.eval.num_samples = 2500  # samples for modes_covered / high_quality_fraction
-    c.eval.w1_samples = 2000  # real and generated points for the exact W1
-    c.eval.num_sample_images = 64
-    # Image quality ('inception' and 'classifier' evaluators, wgan_jax/evaluators/quality.py).
-    c.eval.inception_weights = ml_collections.FieldReference(None, field_type=str)
-    c.eval.inception_every_steps = 5000
-    c.eval.inception_num_samples = 10_000  # generated samples per evaluation
-    c.eval.inception_resize = "tf1"  # preprocessing mode: 'tf1' (TTUR, IS code) or 'pytorch'
-    c.eval.kid_subset_size = 1000
-    c.eval.kid_num_subsets = 100
-    c.eval.pr_k = 3  # neighbours of improved precision/recall (Kynkaanniemi et al.)
-    c.eval.is_num_splits = 10  # Inception Score (and classifier score) splits
-    c.eval.classifier_every_steps = 1000
-    c.eval.classifier_num_samples = 10_000
+    # Shared by the image-quality evaluators ('inception', 'classifier').
     c.eval.reference_split = "train"  # real images behind the cached reference statistics
     c.eval.reference_num_samples = 10_000
     # Where reference statistics are cached; None: <data_dir>/wgan_jax_reference_stats.
     c.eval.stats_dir = ml_collections.FieldReference(None, field_type=str)
+    from wgan_jax import evaluators  # its modules import neither this one nor method
+    for name, spec in evaluators.REGISTRY.items():
+        c.eval[name] = spec.defaults()
     return c
 
 
@@ -119,12 +152,13 @@ def _positive_int(config, field: str):
 
 
 def _validate_evals(config: ml_collections.ConfigDict) -> None:
+    from wgan_jax import evaluators
     evals = tuple(config.evals)
     for name in evals:
-        if name not in registry.EVALUATORS:
+        if name not in evaluators.REGISTRY:
             _fail("evals", evals,
-                  f"unknown evaluator {name!r}; choose from {tuple(registry.EVALUATORS)}")
-        needs, data = registry.EVALUATORS[name], registry.dataset(config.dataset)
+                  f"unknown evaluator {name!r}; choose from {tuple(evaluators.REGISTRY)}")
+        needs, data = evaluators.REGISTRY[name].needs, registry.dataset(config.dataset)
         if needs == "toy" and not data.is_toy:
             _fail("evals", evals, f"evaluator {name!r} needs a toy dataset, but dataset is "
                   f"{config.dataset!r}; drop it, e.g. config.evals=('samples',)")
@@ -138,36 +172,21 @@ def _validate_evals(config: ml_collections.ConfigDict) -> None:
                   "`python -m wgan_jax.quality.train_classifier` or drop it")
     if len(set(evals)) != len(evals):
         _fail("evals", evals, "names an evaluator twice")
-    e = config.eval
-    for f in ("inception_every_steps", "inception_num_samples", "kid_subset_size",
-              "kid_num_subsets", "pr_k", "is_num_splits", "classifier_every_steps",
-              "classifier_num_samples",
-              "reference_num_samples"):
-        _positive_int(config, f"eval.{f}")
-    from wgan_jax.quality.preprocess import PREPROCESSING_MODES
-    if e.inception_resize not in PREPROCESSING_MODES:
-        _fail("eval.inception_resize", e.inception_resize,
-              f"choose one of {sorted(PREPROCESSING_MODES)}")
-    if "classifier" in evals and e.classifier_num_samples < e.is_num_splits:
-        _fail("eval.is_num_splits", e.is_num_splits,
-              f"the classifier score splits {e.classifier_num_samples} samples "
-              "(classifier_num_samples); lower is_num_splits or raise that")
-    if "inception" in evals:
-        if e.inception_weights and not os.path.isfile(os.path.expanduser(e.inception_weights)):
-            _fail("eval.inception_weights", e.inception_weights,
-                  "no such file; convert pytorch-fid's weights with `python -m "
-                  "wgan_jax.quality.convert_inception` and pass the output file")
-        smallest = min(e.inception_num_samples, e.reference_num_samples)
-        if e.kid_subset_size > smallest:
-            _fail("eval.kid_subset_size", e.kid_subset_size,
-                  f"KID subsets are drawn from {smallest} samples (inception_num_samples, "
-                  "reference_num_samples); lower kid_subset_size or raise those")
-        if e.inception_num_samples < e.is_num_splits:
-            _fail("eval.is_num_splits", e.is_num_splits,
-                  f"the Inception Score splits {e.inception_num_samples} samples "
-                  "(inception_num_samples); lower is_num_splits or raise that")
-        if smallest <= e.pr_k:
-            _fail("eval.pr_k", e.pr_k, f"needs more than k={e.pr_k} samples on each side")
+    _positive_int(config, "eval.reference_num_samples")
+    for name, spec in evaluators.REGISTRY.items():
+        if name not in config.eval:
+            _fail(f"eval.{name}", None, "the evaluator's config block is missing; start from "
+                  "wgan_jax.config.base_config()")
+        spec.validate(config.eval[name], config, _fail, name in evals)
+
+
+def _validate_train_subset(config: ml_collections.ConfigDict) -> None:
+    n = config.train_subset
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        _fail("train_subset", n, "must be 0 (the whole training split) or a positive integer")
+    if n and registry.dataset(config.dataset).is_toy:
+        _fail("train_subset", n, f"toy data ({config.dataset!r}) are drawn fresh every step, "
+              "there is no finite training set to take a subset of; set it to 0")
 
 
 def _validate_conditioning(config: ml_collections.ConfigDict, num_devices: int) -> None:
@@ -198,11 +217,14 @@ def _validate_conditioning(config: ml_collections.ConfigDict, num_devices: int) 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     """Raise one ConfigError naming the first invalid field; return None when all is well."""
-    for f in ("num_train_steps", "batch_size", "n_critic", "log_every_steps", "eval_every_steps",
-              "sample_every_steps", "checkpoint_every_steps", "keep_checkpoints",
-              "eval.num_samples", "eval.w1_samples", "eval.num_sample_images",
-              "model.toy_hidden", "model.toy_depth", "shuffle_buffer"):
+    for old in RENAMED:
+        if _has_field(config, old):
+            raise renamed_error(old)
+    for f in ("num_train_steps", "batch_size", "n_critic", "log_every_steps",
+              "checkpoint_every_steps", "keep_checkpoints", "model.toy_hidden",
+              "model.toy_depth", "shuffle_buffer"):
         _positive_int(config, f)
+    _validate_train_subset(config)
     if config.dataset not in registry.DATASETS:
         _fail("dataset", config.dataset, f"choose one of {sorted(registry.DATASETS)}")
     m = config.model
@@ -233,6 +255,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         _fail("loss", config.loss, f"choose one of {tuple(LOSSES)}")
     if not config.gp_weight >= 0:
         _fail("gp_weight", config.gp_weight, "the penalty weight lambda must be >= 0")
+    for f in ("hold_wait_seconds", "hold_stale_seconds"):
+        if not config[f] >= 0:
+            _fail(f, config[f], "must be >= 0 seconds")
     if not config.clip_value >= 0:
         _fail("clip_value", config.clip_value, "must be > 0 to clip, or 0 for no clipping")
     if config.gp_weight > 0 and m.critic_norm == "batch":

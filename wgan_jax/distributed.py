@@ -5,21 +5,72 @@ sync service: XLA handles SIGTERM itself, the processes agree on one step (the l
 of them had reached, plus one) and `reached_preemption_sync_point(step)` is true at that step on
 every process. A single process without a coordinator has no such service, and nothing to
 agree with: a SIGTERM handler sets a flag that the next step reads instead.
+
+Ctrl-C is a preemption notice too: the first SIGINT saves and stops like SIGTERM (with the
+runtime, by passing a SIGTERM to XLA's handler, so that the service agrees on the step), a
+second one ends the process at once with status 130. An interrupted save leaves only Orbax's
+temporary folder, which the next start removes.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import socket
+import sys
 import threading
+import time
 
 import jax
 from absl import logging
 from jax.experimental import multihost_utils
 
+from wgan_jax.errors import EXIT_SECOND_INTERRUPT, EXIT_USER, UserError
+
 
 class LayoutError(ValueError):
     """The process layout flags are incomplete or inconsistent."""
+
+
+class DistributedTimeoutError(UserError, TimeoutError):
+    """The coordinator or the other processes did not answer within the timeout."""
+
+
+def _wait_for_coordinator(address: str, process_id: int, timeout_s: float) -> None:
+    # JAX's own connect ends the process from C++ (abort, stack trace) when it times out; a
+    # plain TCP probe first gives a non-zero process one line naming what it waited for.
+    host, _, port = address.rpartition(":")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=2):
+                return
+        except OSError as e:
+            if time.monotonic() >= deadline:
+                raise DistributedTimeoutError(
+                    f"process {process_id} could not reach the coordinator (process 0) at "
+                    f"{address} within {timeout_s:g} s ({e.strerror or e}); start process 0 "
+                    "with the same --coordinator_address, check the host and port, or raise "
+                    "--distributed_timeout_s") from e
+            time.sleep(0.5)
+
+
+def _connect_watchdog(address: str, num_processes: int, process_id: int, timeout_s: float):
+    """A timer that ends the process with one line if connecting takes longer than
+    `timeout_s` (JAX's own deadline, set later, would abort with a C++ stack trace)."""
+    def give_up():
+        others = ("the other processes " + ", ".join(
+            str(i) for i in range(num_processes) if i != process_id)
+            if process_id == 0 else "process 0 and the others")
+        sys.stderr.write(
+            f"error: process {process_id} waited {timeout_s:g} s at the coordinator {address} "
+            f"for {others} of {num_processes} to connect; start every process with the same "
+            "--coordinator_address and --num_processes, or raise --distributed_timeout_s\n")
+        sys.stderr.flush()
+        os._exit(EXIT_USER)
+    timer = threading.Timer(timeout_s, give_up)
+    timer.daemon = True
+    return timer
 
 
 def cluster_detected() -> bool:
@@ -32,12 +83,13 @@ def cluster_detected() -> bool:
 
 
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
-               process_id: int | None = None) -> bool:
+               process_id: int | None = None, timeout_s: float = 300) -> bool:
     """Start JAX's distributed runtime when there is more than this process to talk to.
 
     With `coordinator_address` the layout is taken as given (all three arguments are needed);
     otherwise a detected cluster configures itself; otherwise nothing is started (one
-    process). Returns whether the runtime was started.
+    process). Returns whether the runtime was started. Connecting, and a process that stops
+    answering (missed heartbeats), give up after `timeout_s`.
     """
     given = (coordinator_address, num_processes, process_id)
     if any(v is not None for v in given):
@@ -47,11 +99,23 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
         if not 0 <= process_id < num_processes:
             raise LayoutError(f"--process_id={process_id} must be in [0, --num_processes="
                              f"{num_processes})")
-        jax.distributed.initialize(coordinator_address, num_processes=num_processes,
-                                   process_id=process_id)
+        if process_id != 0:
+            _wait_for_coordinator(coordinator_address, process_id, timeout_s)
+        watchdog = _connect_watchdog(coordinator_address, num_processes, process_id, timeout_s)
+        watchdog.start()
+        try:
+            jax.distributed.initialize(
+                coordinator_address, num_processes=num_processes, process_id=process_id,
+                initialization_timeout=int(timeout_s) + 30,
+                heartbeat_timeout_seconds=max(int(timeout_s), 2),
+                shutdown_timeout_seconds=max(int(timeout_s), 2))
+        finally:
+            watchdog.cancel()
         return True
     if cluster_detected():
-        jax.distributed.initialize()  # every host runs this same command; JAX finds its peers
+        # every host runs this same command; JAX finds its peers
+        jax.distributed.initialize(initialization_timeout=int(timeout_s),
+                                   heartbeat_timeout_seconds=max(int(timeout_s), 2))
         return True
     return False
 
@@ -66,6 +130,7 @@ class Preemption:
         self._signalled = threading.Event()
         self._uses_sync_service = (jax.distributed.is_initialized() if sync_service is None
                                    else sync_service)
+        self._interrupts = 0
 
     def reached(self, step: int) -> bool:
         """True at the step all processes save at after a preemption notice."""
@@ -79,19 +144,63 @@ class Preemption:
                             "and exiting")
         self._signalled.set()
 
+    def _on_sigint(self) -> None:
+        """Called from the watcher thread for each SIGINT (see `watching`)."""
+        self._interrupts += 1
+        if self._interrupts >= 2:
+            sys.stderr.write("stopped at once on a second Ctrl-C, without saving; the same "
+                             "command resumes from the last complete checkpoint\n")
+            sys.stderr.flush()
+            os._exit(EXIT_SECOND_INTERRUPT)
+        logging.warning("Ctrl-C: finishing this step, then saving a checkpoint and exiting; "
+                        "press Ctrl-C again to stop without saving")
+        if self._uses_sync_service:
+            os.kill(os.getpid(), signal.SIGTERM)  # XLA's handler tells the sync service
+        else:
+            self._signalled.set()
+
+    def _watch_wakeup_fd(self, sock: socket.socket) -> None:
+        # The C-level handler writes each signal's number to the wakeup fd at once, even while
+        # the main thread is inside a compile or a device wait, where the Python-level handler
+        # would only run afterwards: this thread acts on it.
+        while True:
+            try:
+                data = sock.recv(64)
+            except OSError:
+                return
+            if not data:
+                return
+            for signum in data:
+                if signum == signal.SIGINT:
+                    self._on_sigint()
+
     @contextlib.contextmanager
     def watching(self):
-        """While inside, SIGTERM asks for a save-and-stop instead of ending the process.
+        """While inside, SIGTERM and a first Ctrl-C ask for a save-and-stop instead of ending the
+        process; a second Ctrl-C exits at once (status 130).
 
-        With the distributed runtime, XLA's own handler does this (a Python handler would
-        replace it), so nothing is installed; nor outside the main thread, where Python cannot
-        install handlers.
+        With the distributed runtime, XLA's own SIGTERM handler does this (a Python handler
+        would replace it), so only SIGINT's is installed; outside the main thread, where Python
+        cannot install handlers, nothing is.
         """
-        if self._uses_sync_service or threading.current_thread() is not threading.main_thread():
+        if threading.current_thread() is not threading.main_thread():
             yield self
             return
-        previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+        receiver, sender = socket.socketpair()
+        sender.setblocking(False)
+        previous_fd = signal.set_wakeup_fd(sender.fileno(), warn_on_full_buffer=False)
+        previous_int = signal.signal(signal.SIGINT, lambda signum, frame: None)
+        previous_term = (None if self._uses_sync_service
+                         else signal.signal(signal.SIGTERM, self._on_sigterm))
+        threading.Thread(target=self._watch_wakeup_fd, args=(receiver,), daemon=True,
+                         name="sigint-watcher").start()
         try:
             yield self
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
+            if previous_term is not None:
+                signal.signal(signal.SIGTERM, previous_term)
+            signal.set_wakeup_fd(previous_fd)
+            sender.close()
+            receiver.shutdown(socket.SHUT_RDWR)
+            receiver.close()

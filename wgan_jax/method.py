@@ -185,6 +185,8 @@ def config_with(overrides: Mapping[str, Any] | ml_collections.ConfigDict | None 
     items = dict(overrides.items()) if overrides is not None else {}
     items.update(fields)
     for key, value in _flatten(items):
+        if key in config_lib.RENAMED:
+            raise config_lib.renamed_error(key)
         node, parts = c, key.split(".")
         for p in parts[:-1]:
             if p not in node:

@@ -128,11 +128,6 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
          "gan_64x64.py's GoodGenerator/GoodDiscriminator (ResNet, dim 64)", (64,), 3, (1,)),
 )}
 
-# Evaluator name -> the data it needs ('any', 'toy', 'image', or 'classifier': an image set with
-# committed classifier weights); their builders are in wgan_jax/evaluators.
-EVALUATORS: dict[str, str] = {"samples": "any", "toy": "toy", "inception": "image",
-                              "classifier": "classifier"}
-
 TOY_DATASETS = tuple(n for n, d in DATASETS.items() if d.is_toy)
 MIXTURES = tuple(n for n, d in DATASETS.items() if d.mixture is not None)
 IMAGE_DATASETS = tuple(n for n, d in DATASETS.items() if not d.is_toy)

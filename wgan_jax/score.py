@@ -36,16 +36,17 @@ def _config(args):
         c = config_with({"dataset": args.dataset,
                          "model.arch": _arch_for(args.dataset)})
     c.evals = tuple(args.evals.split(","))
+    inc, cls = c.eval.inception, c.eval.classifier
     if args.inception_weights:
-        c.eval.inception_weights = args.inception_weights
+        inc.weights = args.inception_weights
     if args.num_samples:
-        c.eval.inception_num_samples = c.eval.classifier_num_samples = args.num_samples
+        inc.num_samples = cls.num_samples = args.num_samples
     if args.reference_num_samples:
         c.eval.reference_num_samples = args.reference_num_samples
-    c.eval.kid_subset_size = min(c.eval.kid_subset_size, c.eval.inception_num_samples,
-                                 c.eval.reference_num_samples)
-    c.eval.is_num_splits = min(c.eval.is_num_splits, c.eval.inception_num_samples,
-                               c.eval.classifier_num_samples)
+    inc.kid_subset_size = min(inc.kid_subset_size, inc.num_samples,
+                              c.eval.reference_num_samples)
+    inc.is_num_splits = min(inc.is_num_splits, inc.num_samples)
+    cls.is_num_splits = min(cls.is_num_splits, cls.num_samples)
     if args.stats_dir:
         c.eval.stats_dir = args.stats_dir
     if args.data_dir:
@@ -65,7 +66,17 @@ def read_images(folder: str, value_range) -> np.ndarray:
                    for f in glob.glob(os.path.join(folder, f"*.{ext}")))
     if not files:
         raise FileNotFoundError(f"no .png/.jpg images in {folder}")
-    arrays = [np.asarray(Image.open(f)) for f in files]
+    arrays = []
+    for f in files:
+        try:
+            arrays.append(np.asarray(Image.open(f)))
+        except OSError as e:  # PIL.UnidentifiedImageError, truncated files
+            raise ValueError(f"{f} is not a readable image ({type(e).__name__}); remove it or "
+                             "pass a folder of PNG/JPEG files") from e
+    shapes = sorted({a.shape for a in arrays})
+    if len(shapes) > 1:
+        raise ValueError(f"images in {folder} differ in shape ({shapes[:3]}); pass images of "
+                         "one size")
     x = np.stack([a if a.ndim == 3 else a[..., None] for a in arrays]).astype(np.float32)
     lo, hi = value_range
     return x / 255.0 * (hi - lo) + lo
@@ -121,11 +132,17 @@ def main(argv: list[str] | None = None) -> int:
     bad = [e for e in args.evals.split(",") if e not in QUALITY_EVALS]
     if bad:
         p.error(f"--evals: unknown {bad}; choose from {QUALITY_EVALS}")
+    from wgan_jax import errors
     try:
         print(json.dumps(score(args), indent=1))
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except Exception as e:  # noqa: BLE001 (the table decides; bugs are re-raised)
+        status = errors.exit_status(e)
+        if status is None and isinstance(e, (ValueError, FileNotFoundError)):
+            status = errors.EXIT_USER  # bad --images folder or --step
+        if status is None:
+            raise
+        print(f"error: {errors.one_line(e)}", file=sys.stderr)
+        return status
     return 0
 
 

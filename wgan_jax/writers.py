@@ -19,19 +19,25 @@ import numpy as np
 from absl import logging
 
 
+# Marks the per-step log records, which run.py's terminal shows only with --verbose.
+PER_STEP = {"per_step": True}
+
+
 class LogWriter:
-    """Writes scalars as one INFO line per call (`[step] name=value, ...`), like clu's."""
+    """Writes scalars as one INFO line per call (`[step] name=value, ...`), like clu's. The
+    records carry `per_step=True`: a terminal filter can drop them (TensorBoard keeps them)."""
 
     def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
         values = [f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
                   for k, v in sorted(scalars.items())]
-        logging.info("[%d] %s", step, ", ".join(values))
+        logging.info("[%d] %s", step, ", ".join(values), extra=PER_STEP)
 
     def write_images(self, step: int, images: Mapping[str, np.ndarray]) -> None:
-        logging.info("[%d] images: %s", step, {k: np.shape(v) for k, v in images.items()})
+        logging.info("[%d] images: %s", step, {k: np.shape(v) for k, v in images.items()},
+                     extra=PER_STEP)
 
     def write_hparams(self, hparams: Mapping[str, Any]) -> None:
-        logging.info("hyperparameters: %s", dict(hparams))
+        logging.info("hyperparameters: %s", dict(hparams), extra=PER_STEP)
 
     def flush(self) -> None:
         pass
@@ -122,23 +128,48 @@ def create_writer(logdir: str, just_logging: bool = False) -> MultiWriter:
 
 
 class Progress:
-    """Every `every_seconds`, logs steps/s and the time left, and writes `steps_per_sec` and
-    `uptime` (as clu's ReportProgress does)."""
+    """The terminal's progress line, and `steps_per_sec` / `uptime` scalars for `writer`.
 
-    def __init__(self, num_train_steps: int, writer, every_seconds: float = 60.0):
+    Every `every_seconds` (and at the last step) it logs one line: the step, the latest values
+    of `shown` metrics among those passed in, steps/s and the time left. clu's ReportProgress
+    computes the same rate and ETA, but `clu.periodic_actions` imports TensorFlow (through
+    clu.metric_writers), which a toy run otherwise never loads.
+    """
+
+    def __init__(self, num_train_steps: int, writer, every_seconds: float = 30.0,
+                 shown: tuple[str, ...] = ("em_distance", "gradient_penalty")):
         self.num_train_steps, self.writer, self.every = num_train_steps, writer, every_seconds
+        self.shown = shown
         self._t0 = self._last_time = time.monotonic()
         self._last_step: int | None = None
 
-    def __call__(self, step: int) -> None:
+    def __call__(self, step: int, metrics: Mapping[str, float] | None = None) -> None:
         now = time.monotonic()
-        if self._last_step is None:
+        if self._last_step is None:  # the first step includes the compile: not a rate
+            logging.info("step %d/%d done in %.1f s (compiling included)", step,
+                         self.num_train_steps, now - self._t0)
             self._last_step, self._last_time = step, now
             return
-        if now - self._last_time < self.every or step == self._last_step:
+        last = step == self.num_train_steps
+        if (now - self._last_time < self.every and not last) or step == self._last_step:
             return
         rate = (step - self._last_step) / (now - self._last_time)
         left = (self.num_train_steps - step) / rate if rate > 0 else float("inf")
-        logging.info("step %d: %.2f steps/s, %.1f min left", step, rate, left / 60)
+        values = "".join(f"  {k} {metrics[k]:.4g}" for k in self.shown
+                         if metrics and k in metrics)
+        logging.info("step %d/%d%s  %.2f steps/s  ETA %s", step, self.num_train_steps, values,
+                     rate, format_seconds(left))
         self.writer.write_scalars(step, {"steps_per_sec": rate, "uptime": now - self._t0})
         self._last_step, self._last_time = step, now
+
+
+def format_seconds(s: float) -> str:
+    """`1h02m`, `3m05s`, `12s` (`?` when unknown)."""
+    if not np.isfinite(s):
+        return "?"
+    s = int(round(s))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"

@@ -38,7 +38,8 @@ class RealBatches:
     devices and after a resume."""
 
     def __init__(self, method: Method, mesh, start_step: int, *, data_dir: str | None = None,
-                 source_dir: str | None = None, shuffle_buffer: int = 10_000):
+                 source_dir: str | None = None, shuffle_buffer: int = 10_000,
+                 train_subset: int = 0):
         self.sharding = batch_sharding(mesh)
         self.dataset = method.dataset
         self.batch_size = method.batch_size
@@ -56,7 +57,7 @@ class RealBatches:
             self._images = images.make_image_iterator(
                 method.dataset, data_dir=data_dir, global_batch_size=method.batch_size,
                 seed=method.seed, shuffle_buffer=shuffle_buffer,
-                skip_batches=method.critic_iterations_before(start_step),
+                skip_batches=method.critic_iterations_before(start_step), subset=train_subset,
                 with_labels=self.with_labels)
         if method.dequantize > 0:
             self._key = jax.random.fold_in(key, DEQUANTIZE_KEY)

@@ -154,6 +154,15 @@ def _epochs(ds, seed: int, shuffle_buffer: int, start: int):
     return epochs.flat_map(one_epoch).skip(offset)
 
 
+def subset_indices(size: int, n: int, seed: int) -> np.ndarray:
+    """The examples (indices in TFDS order) of a training subset: the first `n` of a fixed
+    permutation of `size` seeded by `seed`, sorted."""
+    if not 0 < n <= size:
+        raise DatasetNotFoundError(f"the training split has {size} examples: "
+                                   f"config.train_subset={n} must be in 1..{size}")
+    return np.sort(np.random.default_rng(seed).permutation(size)[:n])
+
+
 def make_image_iterator(
     dataset: str,
     *,
@@ -166,6 +175,7 @@ def make_image_iterator(
     process_count: int | None = None,
     skip_batches: int = 0,
     with_labels: bool = False,
+    subset: int = 0,
 ) -> Iterator[np.ndarray] | Iterator[tuple[np.ndarray, np.ndarray]]:
     """Infinite iterator of float32 batches (global_batch_size // process_count, H, W, C), or
     with `with_labels` of pairs (that batch, its int32 class labels), which travel with their
@@ -210,8 +220,11 @@ def make_image_iterator(
     host_split = tfds.split_for_jax_process(
         split, process_index=process_index, process_count=process_count
     )
+    if subset:  # index order is TFDS order: read the whole split unshuffled, then slice
+        host_split = split
     try:
-        ds = builder.as_dataset(split=host_split, shuffle_files=True, read_config=read_config)
+        ds = builder.as_dataset(split=host_split, shuffle_files=not subset,
+                                read_config=read_config)
     except AssertionError as e:
         # TFDS signals "not prepared" with an AssertionError; anything else is a real bug.
         if "could not find data" not in str(e):
@@ -219,6 +232,11 @@ def make_image_iterator(
         where = str(builder.data_dir)
         raise DatasetNotFoundError(_missing_message(dataset, tfds_name, where)) from None
 
+    if subset:
+        keep = np.zeros(int(ds.cardinality()), bool)  # the whole split: TFDS knows its size
+        keep[subset_indices(len(keep), subset, seed)] = True
+        ds = ds.enumerate().filter(lambda i, _: tf.gather(keep, i)).map(lambda _, ex: ex)
+        ds = ds.shard(process_count, process_index)
     if with_labels:
         if "label" not in builder.info.features:
             raise ValueError(f"dataset {dataset!r} has no labels (TFDS {tfds_name!r})")

@@ -7,12 +7,16 @@ the data (`quality.reference`), so an evaluation costs only the generated sample
 """
 from __future__ import annotations
 
+import os
+
 import jax
+import ml_collections
 import numpy as np
 from absl import logging
 
 from wgan_jax import registry
 from wgan_jax.evaluators.base import Networks, class_labels, fixed_latents
+from wgan_jax.evaluators.spec import EvaluatorSpec, check_positive_ints
 from wgan_jax.quality import metrics, reference
 from wgan_jax.state import TrainState
 
@@ -89,7 +93,7 @@ class InceptionEvaluator:
                 "inception metrics (fid, kid, inception_score, precision, recall) skipped: no "
                 "weights. Get pytorch-fid's pt_inception-2015-12-05-6726825d.pth, convert it "
                 "with `python -m wgan_jax.quality.convert_inception --source FILE.pth --out "
-                "inception_fid.npz`, and set config.eval.inception_weights=inception_fid.npz")
+                "inception_fid.npz`, and set config.eval.inception.weights=inception_fid.npz")
             return
         self.networks = networks
         from wgan_jax.quality import convert_inception
@@ -178,3 +182,86 @@ class ClassifierEvaluator:
             _, logits = self._classifier.extract(self.params, fake)
             out["conditional_accuracy"] = float(np.mean(np.argmax(logits, -1) == labels))
         return out
+
+
+def _inception_defaults() -> ml_collections.ConfigDict:
+    b = ml_collections.ConfigDict()
+    b.every_steps = 5000
+    b.weights = ml_collections.FieldReference(None, field_type=str)  # converted .npz
+    b.num_samples = 10_000  # generated samples per evaluation
+    b.resize = "tf1"  # preprocessing mode: 'tf1' (TTUR, IS code) or 'pytorch'
+    b.kid_subset_size = 1000
+    b.kid_num_subsets = 100
+    b.pr_k = 3  # neighbours of improved precision/recall (Kynkaanniemi et al.)
+    b.is_num_splits = 10  # Inception Score splits
+    return b
+
+
+def _inception_validate(block, config, fail, active) -> None:
+    from wgan_jax.quality.preprocess import PREPROCESSING_MODES
+    check_positive_ints(block, "eval.inception", fail, "every_steps", "num_samples",
+                        "kid_subset_size", "kid_num_subsets", "pr_k", "is_num_splits")
+    if block.resize not in PREPROCESSING_MODES:
+        fail("eval.inception.resize", block.resize,
+             f"choose one of {sorted(PREPROCESSING_MODES)}")
+    if not active:
+        return
+    if block.weights and not os.path.isfile(os.path.expanduser(block.weights)):
+        fail("eval.inception.weights", block.weights,
+             "no such file; convert pytorch-fid's weights with `python -m "
+             "wgan_jax.quality.convert_inception` and pass the output file")
+    smallest = min(block.num_samples, config.eval.reference_num_samples)
+    if block.kid_subset_size > smallest:
+        fail("eval.inception.kid_subset_size", block.kid_subset_size,
+             f"KID subsets are drawn from {smallest} samples (eval.inception.num_samples, "
+             "eval.reference_num_samples); lower kid_subset_size or raise those")
+    if block.num_samples < block.is_num_splits:
+        fail("eval.inception.is_num_splits", block.is_num_splits,
+             f"the Inception Score splits {block.num_samples} samples "
+             "(eval.inception.num_samples); lower is_num_splits or raise that")
+    if smallest <= block.pr_k:
+        fail("eval.inception.pr_k", block.pr_k,
+             f"needs more than k={block.pr_k} samples on each side")
+
+
+def _inception_build(config, method, networks) -> InceptionEvaluator:
+    e, b = config.eval, config.eval.inception
+    return InceptionEvaluator(
+        networks, method.dataset, method.model.arch, every_steps=b.every_steps,
+        seed=config.seed, weights=b.weights, num_samples=b.num_samples, resize=b.resize,
+        reference_split=e.reference_split, reference_num_samples=e.reference_num_samples,
+        kid_subset_size=b.kid_subset_size, kid_num_subsets=b.kid_num_subsets, pr_k=b.pr_k,
+        is_num_splits=b.is_num_splits, data_dir=config.data_dir, stats_dir=e.stats_dir)
+
+
+def _classifier_defaults() -> ml_collections.ConfigDict:
+    b = ml_collections.ConfigDict()
+    b.every_steps = 1000
+    b.num_samples = 10_000
+    b.is_num_splits = 10  # classifier score splits
+    return b
+
+
+def _classifier_validate(block, config, fail, active) -> None:
+    del config, active
+    check_positive_ints(block, "eval.classifier", fail, "every_steps", "num_samples",
+                        "is_num_splits")
+    if block.num_samples < block.is_num_splits:
+        fail("eval.classifier.is_num_splits", block.is_num_splits,
+             f"the classifier score splits {block.num_samples} samples "
+             "(eval.classifier.num_samples); lower is_num_splits or raise that")
+
+
+def _classifier_build(config, method, networks) -> ClassifierEvaluator:
+    e, b = config.eval, config.eval.classifier
+    return ClassifierEvaluator(
+        networks, method.dataset, every_steps=b.every_steps, seed=config.seed,
+        num_samples=b.num_samples, reference_split=e.reference_split,
+        reference_num_samples=e.reference_num_samples, is_num_splits=b.is_num_splits,
+        data_dir=config.data_dir, stats_dir=e.stats_dir)
+
+
+INCEPTION_SPEC = EvaluatorSpec(needs="image", defaults=_inception_defaults,
+                               build=_inception_build, validate=_inception_validate)
+CLASSIFIER_SPEC = EvaluatorSpec(needs="classifier", defaults=_classifier_defaults,
+                                build=_classifier_build, validate=_classifier_validate)

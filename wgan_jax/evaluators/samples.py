@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 
 import jax
+import ml_collections
 import numpy as np
 
 from wgan_jax import registry, visualize
 from wgan_jax.data import toy
 from wgan_jax.evaluators.base import Networks, fixed_latents
+from wgan_jax.evaluators.spec import EvaluatorSpec, check_positive_ints
 from wgan_jax.state import TrainState
 
 TOY_GRID_RANGE = 3.0  # gan_toy.py's plotting range
@@ -52,3 +54,24 @@ class SamplePictures:
         return {"samples": visualize.toy_figure(
             self.real, fake, values.reshape(n, n), TOY_GRID_RANGE,
             f"{self.dataset}, step {int(state.step)}")}
+
+
+def _defaults() -> ml_collections.ConfigDict:
+    b = ml_collections.ConfigDict()
+    b.every_steps = 1000
+    b.num_images = 64  # images in the grid (image data; toy pictures draw TOY_POINTS points)
+    return b
+
+
+def _validate(block, config, fail, active) -> None:
+    del config, active
+    check_positive_ints(block, "eval.samples", fail, "every_steps", "num_images")
+
+
+def _build(config, method, networks) -> SamplePictures:
+    b = config.eval.samples
+    return SamplePictures(networks, method.dataset, method.model.arch,
+                          every_steps=b.every_steps, seed=config.seed, num_images=b.num_images)
+
+
+SPEC = EvaluatorSpec(needs="any", defaults=_defaults, build=_build, validate=_validate)

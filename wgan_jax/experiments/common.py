@@ -16,11 +16,12 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
 import ml_collections
 import numpy as np
+from scipy import stats
 
 from wgan_jax.config import ConfigError, base_config
 from wgan_jax.method import Method, config_with
@@ -153,3 +154,21 @@ def main(run: Callable[[Any, str], dict], config_name: str,
         print(f"total {time.perf_counter() - start:.1f} s")
 
     app.run(_main)
+
+
+def correlations(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
+    """Pearson and Spearman correlation of two equally long sequences.
+
+    Non-finite entries are dropped pairwise first (a diverged evaluation is missing, not an
+    extreme value); NaN where fewer than 3 pairs remain or either side is constant (no
+    correlation is defined there).
+    """
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"need two 1-D sequences of equal length, got {x.shape}, {y.shape}")
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return {"pearson": math.nan, "spearman": math.nan}
+    return {"pearson": float(np.corrcoef(x, y)[0, 1]),
+            "spearman": float(np.corrcoef(stats.rankdata(x), stats.rankdata(y))[0, 1])}

@@ -30,11 +30,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
-from scipy import stats
 
 from wgan_jax import distances, registry
 from wgan_jax.data import toy
 from wgan_jax.evaluators import mode_coverage
+from wgan_jax.evaluators.toy import real_w1_floor
 from wgan_jax.experiments import common, training
 from wgan_jax.method import Method
 from wgan_jax.models import apply_critic, apply_generator
@@ -44,23 +44,6 @@ from wgan_jax.state import TrainState
 # Per-run numbers that the summary averages over seeds.
 SUMMARY_KEYS = ("modes_covered", "high_quality_fraction", "final_w1", "pearson", "spearman",
                 "spearman_late", "pearson_eval_points", "spearman_eval_points")
-
-
-def correlations(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
-    """Pearson and Spearman correlation of two equally long sequences.
-
-    NaN where either sequence is constant or shorter than 3 (no correlation is defined);
-    non-finite entries are dropped pairwise first.
-    """
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if x.shape != y.shape or x.ndim != 1:
-        raise ValueError(f"need two 1-D sequences of equal length, got {x.shape}, {y.shape}")
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return {"pearson": math.nan, "spearman": math.nan}
-    return {"pearson": float(np.corrcoef(x, y)[0, 1]),
-            "spearman": float(np.corrcoef(stats.rankdata(x), stats.rankdata(y))[0, 1])}
 
 
 def aggregate(values: Sequence[float]) -> dict[str, float]:
@@ -162,11 +145,11 @@ def train_method(config: ml_collections.ConfigDict,
     records = []
     for i in range(config.num_seeds):
         cov = mode_coverage(fake[i, :config.coverage_samples], centers, std)
-        corr = correlations(em_train[:, i], w1[:, i])
+        corr = common.correlations(em_train[:, i], w1[:, i])
         # The second half alone: past the first fast drop, does the estimate still follow W1?
         late = np.asarray(steps) > config.num_train_steps // 2
-        corr_late = correlations(em_train[late, i], w1[late, i])
-        corr_pts = correlations(em_eval[:, i], w1[:, i])
+        corr_late = common.correlations(em_train[late, i], w1[late, i])
+        corr_pts = common.correlations(em_eval[:, i], w1[:, i])
         records.append({
             "seed": m.seed + i, **cov, "final_w1": float(w1[-1, i]),
             "pearson": corr["pearson"], "spearman": corr["spearman"],
@@ -206,14 +189,6 @@ def markdown_table(summary: dict, config: ml_collections.ConfigDict) -> str:
                 f"{_fmt(s['pearson'], 2)} | {_fmt(s['spearman'], 2)} | "
                 f"{_fmt(s['spearman_late'], 2)} |")
     return "\n".join(lines) + "\n"
-
-
-def real_w1_floor(dataset: str, n: int, seed: int) -> float:
-    """Exact W1 between two independent `n`-point samples of the real data: the value a
-    perfect generator would get on the curves (sampling noise, not a modelling error)."""
-    k0, k1 = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 0xF100))
-    return distances.w1_points(np.asarray(toy.sample(dataset, k0, n)),
-                               np.asarray(toy.sample(dataset, k1, n)))
 
 
 def _plot_curves(config, dataset: str, per_method: dict, floor: float, path: str) -> None:

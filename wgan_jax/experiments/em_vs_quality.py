@@ -20,8 +20,8 @@ import json
 import os
 
 import numpy as np
-from scipy import stats
 
+from wgan_jax.experiments import common
 from wgan_jax.experiments.common import write_results
 
 
@@ -59,12 +59,6 @@ def median_filter(steps: np.ndarray, values: np.ndarray, window: int) -> np.ndar
     return np.array([np.median(values[np.abs(steps - s) <= half]) for s in steps])
 
 
-def correlations(x, y) -> dict[str, float]:
-    """Pearson and Spearman correlation of two equally long sequences."""
-    return {"pearson": float(stats.pearsonr(x, y)[0]),
-            "spearman": float(stats.spearmanr(x, y)[0])}
-
-
 def run(workdir: str, out: str, window: int = 101, num_samples: int = 5000) -> dict:
     """Score the checkpoints and compare them with the filtered EM curve; see the docstring."""
     from wgan_jax import score
@@ -86,7 +80,7 @@ def run(workdir: str, out: str, window: int = 101, num_samples: int = 5000) -> d
               "checkpoints": rows, "em_steps": steps.tolist(), "em": em.tolist(),
               "em_filtered": smooth.tolist()}
     if len(rows) >= 3:
-        result["correlation_em_vs_fcd"] = correlations(
+        result["correlation_em_vs_fcd"] = common.correlations(
             [r["em_filtered"] for r in rows], [r["frechet_classifier_distance"] for r in rows])
     os.makedirs(out, exist_ok=True)
     write_results(out, result)

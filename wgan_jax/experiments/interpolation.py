@@ -30,6 +30,7 @@ from scipy import stats
 
 from wgan_jax import latent, registry
 from wgan_jax.data import toy
+from wgan_jax.evaluators.toy import near_mode
 from wgan_jax.experiments import common, training
 from wgan_jax.method import Method, config_with
 from wgan_jax.models import apply_generator
@@ -127,11 +128,9 @@ def norm_along_paths(dim: int, num_pairs: int, n: int, rng: np.random.Generator)
 
 
 def _near_mode(points: np.ndarray, dataset: str) -> np.ndarray:
-    """Whether each point lies within 3 std of a mixture centre (the high-quality test)."""
+    """Whether each point is "high quality" (the toy evaluator's test, `evaluators.toy`)."""
     mixture = registry.mixture(dataset)
-    centers, std = mixture.mode_centers(), mixture.mode_std()
-    d = np.linalg.norm(points[..., None, :] - centers, axis=-1)
-    return d.min(axis=-1) <= 3.0 * std
+    return near_mode(points, mixture.mode_centers(), mixture.mode_std())
 
 
 def toy_path_numbers(gen: Generator, config, rng: np.random.Generator) -> dict[str, Any]:

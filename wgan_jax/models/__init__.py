@@ -9,14 +9,19 @@ from wgan_jax.models.conditional import CONDITIONINGS, check_conditioning
 from wgan_jax.models.dcgan import DCGANCritic, DCGANGenerator
 from wgan_jax.models.mlp import MLPCritic, MLPGenerator
 from wgan_jax.models.paper_dcgan import PaperDCGANCritic, PaperDCGANGenerator
-from wgan_jax.models.resnet import (ResNet32Critic, ResNet32Generator, ResNet64Critic,
-                                    ResNet64Generator)
+from wgan_jax.models.resnet import (
+    ResNet32Critic,
+    ResNet32Generator,
+    ResNet64Critic,
+    ResNet64Generator,
+)
 from wgan_jax.models.spectral import SpectralNormCritic
 
 ARCHS = tuple(registry.ARCHS)
 
-__all__ = ["ARCHS", "CONDITIONINGS", "CRITIC_NORMS", "GENERATOR_NORMS", "Models", "SpectralNormCritic",
-           "apply_critic", "apply_generator", "build_models", "with_axis_name"]
+__all__ = ["ARCHS", "CONDITIONINGS", "CRITIC_NORMS", "GENERATOR_NORMS", "Models",
+           "SpectralNormCritic", "apply_critic", "apply_generator", "build_models",
+           "with_axis_name"]
 
 
 def build_models(arch: str, *, critic_norm: str = "none", generator_norm: str = "none",

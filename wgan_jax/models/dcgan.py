@@ -26,8 +26,7 @@ import jax.numpy as jnp
 
 from wgan_jax import layers
 from wgan_jax.models.common import Conv, Deconv, Linear, flatten_nchw, normalize, unflatten_nchw
-from wgan_jax.models.conditional import (check_labels, critic_output, generator_norm,
-                                         label_embedding)
+from wgan_jax.models.conditional import check_labels, critic_output, generator_norm, label_embedding
 
 
 class DCGANGenerator(nn.Module):

@@ -14,8 +14,7 @@ import jax
 
 from wgan_jax import layers
 from wgan_jax.models.common import Linear, normalize
-from wgan_jax.models.conditional import (check_labels, critic_output, generator_norm,
-                                         label_embedding)
+from wgan_jax.models.conditional import check_labels, critic_output, generator_norm, label_embedding
 
 
 class MLPGenerator(nn.Module):

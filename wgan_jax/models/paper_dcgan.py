@@ -32,8 +32,7 @@ import jax.numpy as jnp
 
 from wgan_jax import layers
 from wgan_jax.models.common import DCGAN_INIT_STD, Conv, Deconv, dcgan_scale_init, normalize
-from wgan_jax.models.conditional import (check_labels, critic_output, generator_norm,
-                                         label_embedding)
+from wgan_jax.models.conditional import check_labels, critic_output, generator_norm, label_embedding
 
 
 def _check_size(image_size: int) -> int:

@@ -1,6 +1,6 @@
 """How far `compute_dtype='bfloat16'` moves the gradient penalty and its parameter gradient.
 
-    python benchmarks/precision.py [--arch mnist] [--batches 5] [--batch 50]
+    python benchmarks/bf16_error.py [--arch mnist] [--batches 5] [--batch 50]
 
 For each of `--batches` random batches (real images uniform in the data range, toy points
 uniform in [-1.5, 1.5]^2, fakes from the initial generator, random interpolation weights) it

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks import precision
+from benchmarks import bf16_error
 from wgan_jax import layers
 from wgan_jax.config import ConfigError
 from wgan_jax.method import Method, config_with
@@ -51,9 +51,9 @@ def test_bfloat16_convs_match_xla_convs_of_the_rounded_operands(fn, kshape):
 
 
 def test_gradient_penalty_and_its_parameter_gradient_stay_close_to_float32():
-    """The figures BENCHMARKS.md reports (benchmarks/precision.py), on a small batch."""
+    """The figures BENCHMARKS.md reports (benchmarks/bf16_error.py), on a small batch."""
     for seed in range(1):
-        err = precision.compare("mnist", 8, seed)
+        err = bf16_error.compare("mnist", 8, seed)
         assert err["loss_rel_err"] < 1e-2 and err["penalty_rel_err"] < 1e-2, err
         assert err["grad_rel_err"] < 0.1 and err["grad_cosine"] > 0.99, err
         assert err["grad_rel_err"] > 0  # the bfloat16 path was taken

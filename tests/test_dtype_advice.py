@@ -4,7 +4,7 @@ import logging
 import pytest
 
 from configs import wgan_gp
-from wgan_jax import precision
+from wgan_jax import dtype_advice
 from wgan_jax.train import train_and_evaluate
 
 AMX = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16"})
@@ -12,23 +12,23 @@ AVX2 = frozenset({"avx2", "fma"})
 
 
 def test_float32_and_accelerators_get_no_warning():
-    assert precision.compute_dtype_warning("float32", "cpu", AVX2) is None
-    assert precision.compute_dtype_warning("bfloat16", "gpu", None) is None
-    assert precision.compute_dtype_warning("bfloat16", "tpu", None) is None
+    assert dtype_advice.compute_dtype_warning("float32", "cpu", AVX2) is None
+    assert dtype_advice.compute_dtype_warning("bfloat16", "gpu", None) is None
+    assert dtype_advice.compute_dtype_warning("bfloat16", "tpu", None) is None
 
 
 def test_cpu_without_bf16_units_is_warned():
-    msg = precision.compute_dtype_warning("bfloat16", "cpu", AVX2)
+    msg = dtype_advice.compute_dtype_warning("bfloat16", "cpu", AVX2)
     assert "no bfloat16 dot instructions" in msg and "slower" in msg
-    assert precision.compute_dtype_warning("bfloat16", "cpu", frozenset({"fp", "asimd"}))
+    assert dtype_advice.compute_dtype_warning("bfloat16", "cpu", frozenset({"fp", "asimd"}))
 
 
 def test_cpus_with_bf16_units_or_unknown_flags_get_no_warning():
     # the conv and toy steps measured 1.2-1.7x faster in bfloat16 there; the seed's small MLPs
     # about even (0.95-1.03x on Zen 4, 1.1x on Intel AMX; BENCHMARKS.md)
-    assert precision.compute_dtype_warning("bfloat16", "cpu", AMX) is None
-    assert precision.compute_dtype_warning("bfloat16", "cpu", frozenset({"fp", "bf16"})) is None
-    assert precision.compute_dtype_warning("bfloat16", "cpu", None) is None
+    assert dtype_advice.compute_dtype_warning("bfloat16", "cpu", AMX) is None
+    assert dtype_advice.compute_dtype_warning("bfloat16", "cpu", frozenset({"fp", "bf16"})) is None
+    assert dtype_advice.compute_dtype_warning("bfloat16", "cpu", None) is None
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -39,15 +39,15 @@ def test_cpus_with_bf16_units_or_unknown_flags_get_no_warning():
 def test_cpu_flags_reads_the_first_flags_line(tmp_path, text, expected):
     path = tmp_path / "cpuinfo"
     path.write_text(text)
-    assert precision.cpu_flags(str(path)) == expected
+    assert dtype_advice.cpu_flags(str(path)) == expected
 
 
 def test_missing_cpuinfo_means_unknown(tmp_path):
-    assert precision.cpu_flags(str(tmp_path / "absent")) is None
+    assert dtype_advice.cpu_flags(str(tmp_path / "absent")) is None
 
 
 def test_a_run_says_it_once_at_start(tmp_path, caplog, monkeypatch):
-    monkeypatch.setattr(precision, "cpu_flags", lambda: AVX2)
+    monkeypatch.setattr(dtype_advice, "cpu_flags", lambda: AVX2)
     config = wgan_gp.get_config()
     config.update(num_train_steps=1, batch_size=8, compute_dtype="bfloat16", evals=(),
                   checkpoint_every_steps=1)

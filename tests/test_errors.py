@@ -1,0 +1,264 @@
+"""Every failure class of README's "When things go wrong" table, as a real `run.py` process: its
+exit status, exactly one `error:` line on stderr, no traceback, and an existing run directory
+left as it was. Most rows fail before anything is compiled."""
+import errno
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from test_preemption import REPO, free_port, restored, run_py_cmd, subprocess_env, tiny
+
+from wgan_jax import checkpoint, errors, train
+from wgan_jax.method import Method
+
+TIMEOUT = 180  # s, per subprocess; a row that hangs fails instead of blocking the suite
+
+
+def snapshot(workdir) -> dict:
+    """Every file under `workdir`: (size, mtime) by relative path."""
+    out = {}
+    for root, _, files in os.walk(workdir):
+        for f in files:
+            st = os.stat(os.path.join(root, f))
+            out[os.path.relpath(os.path.join(root, f), workdir)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def run(args, timeout=TIMEOUT, **kwargs):
+    return subprocess.run(args, cwd=REPO, env=subprocess_env(), capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
+
+
+def assert_one_error(r, status, *fragments):
+    """`r` exited with `status`, with exactly one `error:` line containing `fragments`."""
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert r.returncode == status, r.stderr[-3000:]
+    assert len(lines) == 1, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr, r.stderr[-3000:]
+    for f in fragments:
+        assert f in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A tiny run finished at step 2 (checkpoint 2), shared by the rows; each row checks it is
+    unchanged."""
+    workdir = tmp_path_factory.mktemp("finished")
+    train.train_and_evaluate(tiny(2, every=2), str(workdir))
+    return workdir
+
+
+def base_cmd(workdir, *extra):
+    return run_py_cmd(workdir, steps=2, every=2) + list(extra)
+
+
+# (row of the README table, extra arguments, status, fragments of the error line)
+FLAG_ROWS = [
+    ("config file missing", ["--config=configs/nope.py"], 2, ["configs/nope.py", "cannot read"]),
+    ("config variant unknown", ["--config=configs/wgan_gp.py:nope"], 2,
+     ["unknown variant 'nope'", "choose toy"]),
+    ("config field typo", ["--config.batchsize=64"], 2,
+     ["--config.batchsize", 'Did you mean "batch_size"']),
+    ("flag type", ["--config.batch_size=abc"], 2, ["--config.batch_size=abc"]),
+    ("unknown flag", ["--workdirr=x"], 2, ["workdirr", "Did you mean: workdir"]),
+    ("invalid config value", ["--config.n_critic=-1"], 2, ["config.n_critic=-1 is invalid"]),
+    ("another config's checkpoint", ["--config.model.toy_hidden=32"], 2, ["checkpoint"]),
+]
+
+
+@pytest.mark.parametrize("name,extra,status,fragments", FLAG_ROWS, ids=[r[0] for r in FLAG_ROWS])
+def test_bad_input_one_line_and_the_run_directory_is_unchanged(finished, name, extra, status,
+                                                              fragments):
+    before = snapshot(finished)
+    # The later --config flag wins, so the missing file / unknown variant replace the default.
+    r = run(base_cmd(finished, *extra))
+    assert_one_error(r, status, *fragments)
+    assert snapshot(finished) == before, name
+
+
+def test_workdir_that_cannot_be_created(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("keep me")
+    for workdir, fragment in [(f, "is not a directory"), ("/proc/wgan_run", "/proc/wgan_run")]:
+        assert_one_error(run(base_cmd(workdir)), 2, fragment)
+    assert f.read_text() == "keep me"
+
+
+def _mount_tmpfs(path, options):
+    path.mkdir(exist_ok=True)
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+
+
+def _umount(path):
+    subprocess.run(["umount", str(path)], capture_output=True, timeout=30)
+
+
+def test_workdir_on_a_read_only_filesystem(tmp_path):
+    ro = tmp_path / "ro"
+    _mount_tmpfs(ro, "ro,size=1m")
+    try:
+        assert_one_error(run(base_cmd(ro / "run")), 2, "read-only file system", str(ro))
+    finally:
+        _umount(ro)
+
+
+def test_coordinator_that_never_comes_up_gives_up_in_time(tmp_path):
+    port = free_port()  # nothing listens there
+    t0 = time.monotonic()
+    r = run(base_cmd(tmp_path / "w", f"--coordinator_address=localhost:{port}",
+                     "--num_processes=2", "--process_id=1", "--distributed_timeout_s=2"))
+    line = assert_one_error(r, 2, f"localhost:{port}", "process 0", "--distributed_timeout_s")
+    assert "within 2 s" in line
+    assert time.monotonic() - t0 < 60  # imports included; the wait itself is 2 s
+    assert not (tmp_path / "w").exists()  # gave up before touching the workdir
+
+
+def test_diverged_run_exits_3_with_one_line(tmp_path):
+    r = run(run_py_cmd(tmp_path / "w", steps=3, every=1)
+            + ["--config.optimizer.learning_rate=1e9", "--config.optimizer.name=sgd"])
+    assert_one_error(r, errors.EXIT_DIVERGED, "non-finite", "step")
+
+
+def test_score_images_folder_with_a_file_that_is_not_an_image(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"not a png")
+    r = run([sys.executable, "-m", "wgan_jax.score", "--images", str(tmp_path), "--dataset",
+             "fashion_mnist"])
+    assert_one_error(r, 2, "a.png")
+
+
+def _fill(path):
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * (1 << 16))
+                f.flush()
+        except OSError as e:
+            assert e.errno == errno.ENOSPC
+
+
+def test_disk_full_keeps_the_last_checkpoint_and_a_rerun_resumes(finished, tmp_path):
+    disk = tmp_path / "disk"
+    _mount_tmpfs(disk, "size=20m")
+    try:
+        workdir = disk / "run"
+        shutil.copytree(finished, workdir)
+        os.remove(workdir / "final_metrics.json")
+        _fill(disk / "filler")
+        before = snapshot(workdir)
+        r = run(run_py_cmd(workdir, steps=4, every=2))
+        line = assert_one_error(r, 2, "no space left", str(workdir),
+                                "the checkpoint of step 2 is complete and kept")
+        after = snapshot(workdir)
+        assert {k: v for k, v in after.items() if k in before} == before, line  # nothing deleted
+        os.remove(disk / "filler")
+        r = run(run_py_cmd(workdir, steps=4, every=2))
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "resuming from the checkpoint of step 2" in r.stderr
+        assert checkpoint.manager(str(workdir / "checkpoints")).all_steps() == [2, 4]
+    finally:
+        _umount(disk)
+
+
+def test_injected_write_error_names_the_path_and_keeps_the_checkpoint(finished, tmp_path,
+                                                                      monkeypatch):
+    workdir = tmp_path / "run"
+    shutil.copytree(finished, workdir)
+    os.remove(workdir / "final_metrics.json")
+    ckpt_bytes = sum(v[0] for k, v in snapshot(workdir).items() if k.startswith("checkpoints/2/"))
+
+    def full(mngr, step, state):
+        raise ValueError(  # how Orbax/TensorStore report it
+            f'RESOURCE_EXHAUSTED: Error writing local file "{mngr.directory}/{step}'
+            '.orbax-checkpoint-tmp/default/_sharding": No space left on device '
+            "[os_error_code='28']")
+
+    monkeypatch.setattr(checkpoint, "save", full)
+    with pytest.raises(ValueError) as info:
+        train.train_and_evaluate(tiny(4, every=2), str(workdir))
+    e = errors.write_failure(info.value, str(workdir))
+    assert isinstance(e, errors.UserError) and errors.exit_status(e) == errors.EXIT_USER
+    message = str(e)
+    assert f"saving the checkpoint {workdir}/checkpoints/4" in message
+    assert f"about {ckpt_bytes / 1024:.1f} KB" in message  # the size of checkpoint 2
+    assert "the checkpoint of step 2 is complete and kept" in message
+    monkeypatch.undo()
+    _, step = restored(tiny(4, every=2), str(workdir))
+    assert step == 2
+    assert train.train_and_evaluate(tiny(4, every=2), str(workdir)).step == 4
+
+
+def test_an_unrelated_error_is_not_a_write_failure():
+    assert errors.write_failure(ValueError("shapes do not match"), "/nowhere") is None
+    assert errors.exit_status(ZeroDivisionError()) is None  # a bug: traceback, status 1
+    assert errors.exit_status(OSError(errno.ENOSPC, "No space left on device")) == 2
+
+
+def _start(workdir):
+    return subprocess.Popen(run_py_cmd(workdir, steps=100_000, every=100_000), cwd=REPO,
+                            env=subprocess_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(proc, text, timeout):
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if text in line:
+            return seen
+    proc.kill()
+    pytest.fail(f"no {text!r} within {timeout} s:\n{''.join(seen)[-3000:]}")
+
+
+def test_ctrl_c_saves_like_sigterm_and_a_second_one_stops_at_once(tmp_path):
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    proc = _start(once)
+    try:
+        _wait_for(proc, "done in", TIMEOUT)  # the first step: compiled, training
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out[-3000:]
+    assert "press Ctrl-C again to stop without saving" in out and "Traceback" not in out
+    (step,) = checkpoint.manager(str(once / "checkpoints")).all_steps()
+    assert step >= 1
+
+    proc = _start(twice)
+    try:
+        _wait_for(proc, "done in", TIMEOUT)
+        proc.send_signal(signal.SIGINT)
+        _wait_for(proc, "press Ctrl-C again", 60)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == errors.EXIT_SECOND_INTERRUPT, out[-3000:]
+    assert "Traceback" not in out
+    # The stop may land before, during or after the save: only complete steps count as
+    # checkpoints, and any temporary folder is removed by the next start.
+    ckpts = twice / "checkpoints"
+    for name in os.listdir(ckpts) if ckpts.exists() else []:
+        assert name.isdigit() or ".orbax-checkpoint-tmp" in name, name
+    steps = checkpoint.manager(str(ckpts)).all_steps()
+    assert all(".orbax-checkpoint-tmp" not in n for n in os.listdir(ckpts))
+    fresh = Method.from_config(tiny(100_000)).init_state()
+    for s in steps:
+        _, restored_step = checkpoint.restore_latest(checkpoint.manager(str(ckpts)), fresh,
+                                                     step=s)
+        assert restored_step == s
