@@ -52,7 +52,7 @@ def method_config(arch: str, mode: str, batch: int | None = None, n_critic: int 
     Adam(1e-4, 0.5, 0.9), lambda 10 (0.1 toy); clip: RMSProp 5e-5, c = 0.01 and the official
     batch-norm changes; the ResNets' norms as the official files: batch norm in the generators,
     none in resnet32's critic, `flops.RESNET64_CRITIC_NORM` in resnet64's), on the first registry
-    dataset `arch` fits."""
+    dataset `arch` fits at its own image shape."""
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from benchmarks.flops import RESNET64_CRITIC_NORM
     from wgan_jax import registry
@@ -65,7 +65,9 @@ def method_config(arch: str, mode: str, batch: int | None = None, n_critic: int 
         arch, "none" if gp or arch in ("toy", "mlp") else "batch")
     return config_with({
         # The step never sees the dataset (its batches are random): it only has to fit `arch`.
-        "dataset": next(n for n, d in registry.DATASETS.items() if arch in d.archs),
+        # The first one of the arch's own channel count: the official models' FLOPs.
+        "dataset": next(n for n, d in registry.DATASETS.items()
+                        if arch in d.archs and d.shape == registry.arch(arch).data_shape),
         "evals": ("samples",),
         "batch_size": batch or DEFAULT_BATCH[arch],
         "n_critic": n_critic,
