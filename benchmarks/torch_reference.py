@@ -57,11 +57,11 @@ class SameConv(nn.Module):
         self.k = k
 
     def forward(self, x):
-        (t, b), (l, r) = (same_padding(x.shape[2], self.k, 2),
-                          same_padding(x.shape[3], self.k, 2))
-        if t == b and l == r:
-            return F.conv2d(x, self.conv.weight, self.conv.bias, 2, (t, l))
-        return self.conv(F.pad(x, (l, r, t, b)))
+        (top, bottom), (left, right) = (same_padding(x.shape[2], self.k, 2),
+                                        same_padding(x.shape[3], self.k, 2))
+        if top == bottom and left == right:
+            return F.conv2d(x, self.conv.weight, self.conv.bias, 2, (top, left))
+        return self.conv(F.pad(x, (left, right, top, bottom)))
 
 
 class SameDeconv(nn.Module):
@@ -84,7 +84,8 @@ class MLPGenerator(nn.Module):
     def __init__(self, latent: int, hidden: int, depth: int, out: int):
         super().__init__()
         sizes = [latent] + [hidden] * depth
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+        self.hidden = nn.ModuleList(nn.Linear(a, b)
+                                    for a, b in zip(sizes[:-1], sizes[1:], strict=True))
         self.out = nn.Linear(hidden, out)
 
     def forward(self, z):
@@ -99,7 +100,8 @@ class MLPCritic(nn.Module):
     def __init__(self, n_in: int, hidden: int, depth: int):
         super().__init__()
         sizes = [n_in] + [hidden] * depth
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+        self.hidden = nn.ModuleList(nn.Linear(a, b)
+                                    for a, b in zip(sizes[:-1], sizes[1:], strict=True))
         self.out = nn.Linear(hidden, 1)
 
     def forward(self, x):
@@ -119,15 +121,15 @@ class DCGANGenerator(nn.Module):
         self.base, self.crop, self.output_fn = base, crop, output
         self.input = nn.Linear(latent, 16 * base)
         self.input_norm = nn.BatchNorm1d(16 * base) if batch_norm else nn.Identity()
-        ins = [base] + chans
-        self.deconvs = nn.ModuleList(SameDeconv(a, b) for a, b in zip(ins, chans))
+        ins = [base] + list(chans[:-1])
+        self.deconvs = nn.ModuleList(SameDeconv(a, b) for a, b in zip(ins, chans, strict=True))
         self.norms = nn.ModuleList((nn.BatchNorm2d(c) if batch_norm else nn.Identity())
                                    for c in chans)
         self.output = SameDeconv(ins[-1], channels)
 
     def forward(self, z):
         x = F.relu(self.input_norm(self.input(z))).reshape(z.shape[0], self.base, 4, 4)
-        for i, (deconv, norm) in enumerate(zip(self.deconvs, self.norms)):
+        for i, (deconv, norm) in enumerate(zip(self.deconvs, self.norms, strict=True)):
             x = F.relu(norm(deconv(x)))
             if i == 0 and self.crop is not None:
                 x = x[:, :, :self.crop, :self.crop]
@@ -141,7 +143,7 @@ class DCGANCritic(nn.Module):
     def __init__(self, in_channels: int, widths: tuple[int, ...], final_size: int):
         super().__init__()
         ins = [in_channels] + list(widths[:-1])
-        self.convs = nn.ModuleList(SameConv(a, b) for a, b in zip(ins, widths))
+        self.convs = nn.ModuleList(SameConv(a, b) for a, b in zip(ins, widths, strict=True))
         self.output = nn.Linear(widths[-1] * final_size * final_size, 1)
 
     def forward(self, x):

@@ -61,11 +61,11 @@ class _Parser(argparse.ArgumentParser):
 def parse_args(argv=None):
     p = _Parser(description=__doc__.split("\n\n")[0])
     p.add_argument("--archs", type=_csv(ARCHS, "arch"), default=None,
-                   help="default: those of %s that step_throughput.py has settings for" % (ARCHS,))
+                   help=f"default: those of {ARCHS} that step_throughput.py has settings for")
     p.add_argument("--precisions", type=_csv(PRECISIONS, "precision"), default=PRECISIONS)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=None,
-                   help="generator iterations per round (default per arch: %s)" % STEPS)
+                   help=f"generator iterations per round (default per arch: {STEPS})")
     p.add_argument("--batch", type=int, default=None, help="batch size (default: official)")
     p.add_argument("--n_critic", type=int, default=5)
     p.add_argument("--worker", choices=FRAMEWORKS, help=argparse.SUPPRESS)

@@ -70,10 +70,10 @@ central 178x178 square resized to 64x64.
 
 Variant `fashion_mnist32_resnet`: resnet32 on Fashion-MNIST padded to 32x32 (one channel, in
 [-1, 1]), sized for a 2-core CPU: what was shrunk is the width (DIM 32 instead of 128, about
-1/16 of the FLOPs), the length (3,000 generator steps), the batch (32 for both networks) and the learning-rate schedule (2e-4 decaying to 0 over those
-steps); the generator is sampled from an EMA (decay 0.99). float32, because this project's CPU
-benchmarks found bfloat16 slower on CPUs without bf16 instructions (`--config.compute_dtype=
-bfloat16` where they have them).
+1/16 of the FLOPs), the length (3,000 generator steps), the batch (32 for both networks) and
+the learning-rate schedule (2e-4 decaying to 0 over those steps); the generator is sampled from
+an EMA (decay 0.99). float32, because this project's CPU benchmarks found bfloat16 slower on
+CPUs without bf16 instructions (`--config.compute_dtype=bfloat16` where they have them).
 """
 from wgan_jax import registry
 from wgan_jax.config import base_config

@@ -11,7 +11,8 @@ import optax
 import pytest
 
 from wgan_jax import config as config_lib
-from wgan_jax import losses, step as step_mod
+from wgan_jax import losses
+from wgan_jax import step as step_mod
 from wgan_jax.method import Method, config_with
 from wgan_jax.models import Models
 from wgan_jax.models.mlp import MLPCritic, MLPGenerator

@@ -83,7 +83,8 @@ def test_real_batches_shard_labels_like_images(monkeypatch):
     monkeypatch.setattr(images, "prepare_if_missing", lambda *a, **k: False)
     truth = _truth("fashion_mnist32")
     config = config_with({"dataset": "fashion_mnist32", "model.arch": "resnet32",
-                          "conditioning": "projection", "batch_size": 4, "n_critic": 2, "gp_weight": 10.0,
+                          "conditioning": "projection", "batch_size": 4, "n_critic": 2,
+                          "gp_weight": 10.0,
                           "evals": ("samples",), "shuffle_buffer": N})
     method = Method.from_config(config, num_devices=4)
     mesh = make_mesh(jax.devices()[:4])
@@ -98,7 +99,7 @@ def test_real_batches_shard_labels_like_images(monkeypatch):
     for shard_x, shard_y in zip(x.addressable_shards, y.addressable_shards, strict=True):
         assert shard_x.index[:2] == shard_y.index  # the same examples on each device
         xs, ys = np.asarray(shard_x.data), np.asarray(shard_y.data)
-        _check_pairs(zip(xs, ys), truth)
+        _check_pairs(zip(xs, ys, strict=True), truth)
     # Resumed at step 2 of n_critic 2: the stream from its 4th batch of 4 (skip 2 steps x 2).
     with _labelled("fashion_mnist32", global_batch_size=4, shuffle_buffer=N,
                    process_index=0, process_count=1, skip_batches=4) as it:

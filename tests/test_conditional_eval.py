@@ -86,3 +86,46 @@ def test_conditional_accuracy_of_real_test_images_is_the_classifiers_accuracy(mo
     for key in ("frechet_classifier_distance", "classifier_score", "conditional_accuracy"):
         assert results["fashion_mnist32"][key] == pytest.approx(results["fashion_mnist"][key],
                                                                 rel=1e-4)
+
+
+def test_heldout_and_w1_critic_on_a_conditional_run():
+    """The held-out evaluators of a conditional run: reals are scored with their own labels
+    (read back from TFDS here), fakes with balanced labels; the fresh critic's generator draws
+    labelled samples."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    from wgan_jax import evaluators
+    from wgan_jax.method import Method, config_with
+    from wgan_jax.models import apply_critic
+    from wgan_jax.models.apply import critic_values
+
+    c = config_with({"dataset": "mnist", "model.arch": "mlp", "conditioning": "projection",
+                     "batch_size": 4,
+                     "evals": ("heldout", "w1_critic"), "eval.heldout.num_samples": 12,
+                     "eval.w1_critic.steps": 3, "eval.w1_critic.batch_size": 4,
+                     "eval.w1_critic.num_samples": 8, "eval.w1_critic.train_samples": 16})
+    method = Method.from_config(c)
+    with tfds.testing.mock_data(num_examples=20):
+        heldout_ev, w1_ev = evaluators.build(c, method)
+        test = next(iter(tfds.as_numpy(tfds.load("mnist", split="test", batch_size=12,
+                                                 shuffle_files=False))))
+    np.testing.assert_array_equal(heldout_ev.test_labels, test["label"])
+    state = method.init_state()
+    got = heldout_ev.run(state)
+
+    models = method.model.build()
+
+    def mean_d(x, y):
+        out, _ = apply_critic(models, state.d_params, state.d_vars, x, False, y)
+        return np.asarray(critic_values(out), np.float64).mean()
+
+    fake = heldout_ev.networks.generate(state, heldout_ev.z, heldout_ev.y)
+    np.testing.assert_array_equal(np.bincount(heldout_ev.y, minlength=10)[:2], [2, 2])
+    d_fake = mean_d(fake, heldout_ev.y)
+    assert got["em_distance_heldout"] == pytest.approx(
+        mean_d(heldout_ev.test_real, test["label"]) - d_fake, rel=1e-5, abs=1e-6)
+    assert got["em_distance_trainset"] == pytest.approx(
+        mean_d(heldout_ev.train_real, heldout_ev.train_labels) - d_fake, rel=1e-5, abs=1e-6)
+    # Labels change a projection critic's values: the labelled estimate is not the unlabelled.
+    assert mean_d(fake, heldout_ev.y) != mean_d(fake, (heldout_ev.y + 1) % 10)
+    out = w1_ev.run(state)
+    assert np.isfinite(out["w1_heldout"]) and out["w1_heldout_stderr"] > 0

@@ -43,7 +43,8 @@ def test_compilation_cache_dir_that_is_a_file_is_refused(tmp_path):
 
 @pytest.mark.parametrize("field,value", [
     ("eval.toy.num_samples", 0), ("eval.toy.w1_samples", -5), ("eval.samples.every_steps", 0),
-    ("eval.w1_critic.steps", 0), ("eval.heldout.num_samples", -1), ("train_subset", -1), ("shuffle_buffer", 0),
+    ("eval.w1_critic.steps", 0), ("eval.heldout.num_samples", -1), ("train_subset", -1),
+    ("shuffle_buffer", 0),
     ("ema_decay", 1.0), ("clip_value", -0.01), ("optimizer.lr_schedule", "cosine"),
     ("model.conv_impl", "cudnn"), ("model.toy_depth", 0), ("label_flip_prob", 0.6),
 ])
@@ -114,7 +115,7 @@ def test_registry_is_consistent():
     from wgan_jax.config import base_config
     from wgan_jax.evaluators import REGISTRY
     c = base_config()
-    for name, spec in REGISTRY.items():  # every evaluator has its block, with a cadence
+    for name in REGISTRY:  # every evaluator has its block, with a cadence
         assert c.eval[name].every_steps > 0, name
     used = {a for d in registry.DATASETS.values() for a in d.archs}
     assert used == set(registry.ARCHS)

@@ -43,9 +43,9 @@ def built():
     method = Method.from_config(c)
     reads, split_images = [], heldout.split_images
 
-    def spy(dataset, split, data_dir, num, indices=None):
+    def spy(dataset, split, data_dir, num, indices=None, with_labels=False):
         reads.append((split, None if indices is None else indices.tolist()))
-        return split_images(dataset, split, data_dir, num, indices)
+        return split_images(dataset, split, data_dir, num, indices, with_labels)
 
     with tfds.testing.mock_data(num_examples=EXAMPLES), pytest.MonkeyPatch.context() as mp:
         mp.setattr(heldout, "split_images", spy)

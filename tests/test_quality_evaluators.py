@@ -60,7 +60,7 @@ def _config(tmp_path, **eval_fields):
 def test_inception_evaluator_matches_the_formulas_on_its_features(built, stats_dir):
     c, method, ev = built
     state = method.init_state()
-    fake = evaluators.quality.generate(ev.networks, state, ev.z)
+    fake = ev.networks.generate(state, ev.z)
     assert fake.shape == (N, 28, 28, 1)
     pool, logits = ev.features(fake)
     got = ev.run(state)

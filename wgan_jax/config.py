@@ -11,9 +11,9 @@ import ml_collections
 
 from wgan_jax import registry
 from wgan_jax.layers import COMPUTE_DTYPES, CONV_IMPLS
+from wgan_jax.losses import LOSSES
 from wgan_jax.models.common import CRITIC_NORMS, GENERATOR_NORMS
 from wgan_jax.optim import OPTIMIZERS, SCHEDULES
-from wgan_jax.losses import LOSSES
 
 
 class ConfigError(ValueError):

@@ -3,8 +3,9 @@
 Written per device in the pmap programming model: gradients and metrics are averaged with
 explicit `lax.pmean` over the named axis `data`, batch-norm statistics are those of the global
 batch, and `make_train_step` maps the per-device step over a device mesh (`parallel.py`). Random
-draws (z, the generator's labels, eps, label flips) are made for the global batch and sliced per device, so results do not depend on
-the number of devices. Settings come validated from `Method.from_config`.
+draws (z, the generator's labels, eps, label flips) are made for the global batch and sliced per
+device, so results do not depend on the number of devices. Settings come validated from
+`Method.from_config`.
 """
 from __future__ import annotations
 

@@ -18,8 +18,7 @@ from wgan_jax import workdir as workdir_lib
 from wgan_jax.data.feed import RealBatches
 from wgan_jax.distributed import Preemption
 from wgan_jax.method import Method
-from wgan_jax.metrics import (WindowAverage, check_finite, check_finite_results,
-                              check_finite_state)
+from wgan_jax.metrics import WindowAverage, check_finite, check_finite_results, check_finite_state
 from wgan_jax.parallel import make_mesh, replicated
 from wgan_jax.state import TrainState, param_count
 from wgan_jax.step import make_train_step, metric_names

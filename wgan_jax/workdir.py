@@ -385,7 +385,7 @@ def record_start(workdir: str, config, step: int,
         return
     root = epath.Path(workdir)
     (root / "config.json").write_text(config.to_json_best_effort(indent=2))
-    entry = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    entry = {"time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
              "host": socket.gethostname(), "start_step": step,
              "changes": {k: [a, b] for k, (a, b) in (changes or {}).items()}}
     if step == 0:

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 from absl import logging
 
-
 # Marks the per-step log records, which run.py's terminal shows only with --verbose.
 PER_STEP = {"per_step": True}
 

@@ -13,8 +13,12 @@ import ml_collections
 
 from wgan_jax.evaluators import heldout, samples, toy, w1_critic
 from wgan_jax.evaluators.base import Evaluator, Networks, fixed_latents
-from wgan_jax.evaluators.quality import (CLASSIFIER_SPEC, INCEPTION_SPEC, ClassifierEvaluator,
-                                         InceptionEvaluator)
+from wgan_jax.evaluators.quality import (
+    CLASSIFIER_SPEC,
+    INCEPTION_SPEC,
+    ClassifierEvaluator,
+    InceptionEvaluator,
+)
 from wgan_jax.evaluators.samples import SamplePictures
 from wgan_jax.evaluators.spec import EvaluatorSpec
 from wgan_jax.evaluators.toy import ToyEvaluator, mode_coverage, near_mode, w1_report

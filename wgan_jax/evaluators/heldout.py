@@ -11,11 +11,9 @@ import ml_collections
 import numpy as np
 
 from wgan_jax import registry
-from wgan_jax.evaluators.base import Networks, fixed_latents
+from wgan_jax.evaluators.base import Networks, class_labels, fixed_latents
 from wgan_jax.evaluators.spec import EvaluatorSpec, check_positive_ints
 from wgan_jax.state import TrainState
-
-BATCH = 500  # examples per generator / critic call
 
 
 def open_split(dataset: str, split: str, data_dir: str | None):
@@ -45,9 +43,9 @@ def open_split(dataset: str, split: str, data_dir: str | None):
 
 
 def split_images(dataset: str, split: str, data_dir: str | None, num: int,
-                 indices: np.ndarray | None = None) -> np.ndarray:
+                 indices: np.ndarray | None = None, with_labels: bool = False):
     """Images of `split` in the model's range: the first `num`, or those at `indices` (TFDS
-    order) when given."""
+    order) when given; with `with_labels`, the pair (images, int32 class labels)."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
@@ -58,13 +56,16 @@ def split_images(dataset: str, split: str, data_dir: str | None, num: int,
         keep[indices] = True
         ds = ds.enumerate().filter(lambda i, _: tf.gather(keep, i)).map(lambda _, ex: ex)
         num = len(indices)
-    ds = ds.take(num).map(lambda ex: images.preprocess(ex["image"], dataset)).batch(1000)
-    parts = list(tfds.as_numpy(ds))
-    out = (np.concatenate(parts) if parts else np.zeros((0,))).astype(np.float32)
+    ds = ds.take(num).map(lambda ex: (images.preprocess(ex["image"], dataset),
+                                      tf.cast(ex["label"], tf.int32) if with_labels else 0))
+    parts = list(tfds.as_numpy(ds.batch(1000)))
+    out = (np.concatenate([p[0] for p in parts]) if parts else np.zeros((0,))).astype(np.float32)
     if len(out) < num:
         raise images.DatasetNotFoundError(
             f"the {split!r} split of {dataset!r} has {size} examples, fewer than the {num} "
             "asked for; lower the evaluator's num_samples")
+    if with_labels:
+        return out, np.concatenate([p[1] for p in parts]).astype(np.int32)
     return out
 
 
@@ -82,21 +83,27 @@ class HeldoutEvaluator:
         n = min(num_samples, len(subset))
         # The first n of the run's subset, in the subset's own (permuted) order.
         order = np.random.default_rng(seed).permutation(size)[:len(subset)][:n]
-        self.train_real = split_images(dataset, "train", data_dir, n, np.sort(order))
-        self.test_real = split_images(dataset, "test", data_dir, n)
+        # A conditional critic scores reals with their own labels, fakes with balanced ones.
+        self.train_labels = self.test_labels = None
+        if networks.models.conditional:
+            self.train_real, self.train_labels = split_images(
+                dataset, "train", data_dir, n, np.sort(order), with_labels=True)
+            self.test_real, self.test_labels = split_images(dataset, "test", data_dir, n,
+                                                            with_labels=True)
+        else:
+            self.train_real = split_images(dataset, "train", data_dir, n, np.sort(order))
+            self.test_real = split_images(dataset, "test", data_dir, n)
         self.z = fixed_latents(seed + 11, n, networks.models.latent_dim)
-
-    def _critic(self, state, x) -> np.ndarray:
-        return np.concatenate([self.networks.critic(state, x[i:i + BATCH])
-                               for i in range(0, len(x), BATCH)]).astype(np.float64)
+        self.y = class_labels(n, networks.models.num_classes)
 
     def run(self, state: TrainState) -> dict[str, float]:
-        fake = np.concatenate([self.networks.generate(state, self.z[i:i + BATCH])
-                               for i in range(0, len(self.z), BATCH)])
-        d_fake = self._critic(state, fake).mean()
-        return {"em_distance_heldout": float(self._critic(state, self.test_real).mean() - d_fake),
-                "em_distance_trainset": float(self._critic(state, self.train_real).mean()
-                                              - d_fake)}
+        fake = self.networks.generate(state, self.z, self.y)
+        d_fake = self.networks.critic(state, fake, self.y).astype(np.float64).mean()
+        d_test, d_train = (self.networks.critic(state, x, y).astype(np.float64).mean()
+                           for x, y in ((self.test_real, self.test_labels),
+                                        (self.train_real, self.train_labels)))
+        return {"em_distance_heldout": float(d_test - d_fake),
+                "em_distance_trainset": float(d_train - d_fake)}
 
 
 def _defaults() -> ml_collections.ConfigDict:

@@ -20,18 +20,7 @@ from wgan_jax.evaluators.spec import EvaluatorSpec, check_positive_ints
 from wgan_jax.quality import metrics, reference
 from wgan_jax.state import TrainState
 
-GENERATE_BATCH = 250  # generator batch when drawing many samples (bounded memory)
 INCEPTION_BATCH = 50  # 299x299x3 float32 images per Inception call
-
-
-def generate(networks: Networks, state: TrainState, z: jax.Array,
-             y: np.ndarray | None = None) -> np.ndarray:
-    """The EMA generator's samples for latents `z` (and labels `y` of a conditional one), in
-    batches of GENERATE_BATCH."""
-    return np.concatenate([
-        networks.generate(state, z[i:i + GENERATE_BATCH],
-                          None if y is None else y[i:i + GENERATE_BATCH])
-        for i in range(0, len(z), GENERATE_BATCH)])
 
 
 class InceptionFeatures:
@@ -113,7 +102,7 @@ class InceptionEvaluator:
     def run(self, state: TrainState) -> dict[str, float]:
         if self.features is None:
             return {}
-        return self.score(generate(self.networks, state, self.z, self.y))
+        return self.score(self.networks.generate(state, self.z, self.y))
 
     def score(self, fake: np.ndarray) -> dict[str, float]:
         """The metrics of images `fake` in the architecture's value range."""
@@ -169,7 +158,7 @@ class ClassifierEvaluator:
                 dataset, reference_split, data_dir, reference_num_samples), dataset))[0])
 
     def run(self, state: TrainState) -> dict[str, float]:
-        return self.score(generate(self.networks, state, self.z, self.y), self.y)
+        return self.score(self.networks.generate(state, self.z, self.y), self.y)
 
     def score(self, fake: np.ndarray, labels: np.ndarray | None = None) -> dict[str, float]:
         """The metrics of images `fake` in the dataset's shape and range; with the `labels`

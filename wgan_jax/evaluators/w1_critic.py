@@ -21,7 +21,7 @@ import numpy as np
 import optax
 
 from wgan_jax import losses, penalties, registry
-from wgan_jax.evaluators.base import Networks
+from wgan_jax.evaluators.base import Networks, class_labels
 from wgan_jax.evaluators.spec import EvaluatorSpec, check_positive_ints
 from wgan_jax.models import Models, apply_critic, apply_generator
 from wgan_jax.state import TrainState
@@ -139,7 +139,12 @@ class W1CriticEvaluator:
                 jax.random.randint(k, (n,), 0, imgs.shape[0])]
 
         def draw_fake(g, k, n):
-            return apply_generator(gen, g[0], g[1], jax.random.normal(k, (n, gen.latent_dim)))[0]
+            # A conditional generator draws uniform classes: the test split's marginal.
+            k_z, k_y = jax.random.split(k)
+            y = (jax.random.randint(k_y, (n,), 0, gen.num_classes) if gen.conditional
+                 else None)
+            return apply_generator(gen, g[0], g[1], jax.random.normal(k_z, (n, gen.latent_dim)),
+                                   y)[0]
 
         self.fit = make_fit(critic_models, training, draw_real, draw_fake)
         self._apply = jax.jit(lambda p, v, b: apply_critic(critic_models, p, v, b, False)[0])
@@ -148,8 +153,8 @@ class W1CriticEvaluator:
         params, variables, _ = self.fit(self.fit_key, self.train_data,
                                         (state.g_ema, state.g_vars))
         z = jax.random.normal(self.k_fake, (self.num_samples, self.networks.models.latent_dim))
-        fake = np.concatenate([self.networks.generate(state, z[i:i + EVAL_BATCH])
-                               for i in range(0, len(z), EVAL_BATCH)])
+        y = class_labels(self.num_samples, self.networks.models.num_classes)
+        fake = self.networks.generate(state, z, y)
         w1, se = heldout_estimate(
             critic_values(self.critic_models, params, variables, self.test_real, self._apply),
             critic_values(self.critic_models, params, variables, fake, self._apply))

@@ -25,8 +25,7 @@ import os
 
 import numpy as np
 
-from wgan_jax.experiments.common import write_results
-from wgan_jax.experiments.common import correlations
+from wgan_jax.experiments.common import correlations, write_results
 from wgan_jax.experiments.em_vs_quality import median_filter, read_scalar
 
 DISTANCE = "frechet_classifier_distance"
