@@ -30,6 +30,12 @@ def test_module_table_names_existing_modules():
     assert len(names) >= 15
     for name in names:
         assert os.path.exists(os.path.join(REPO, "wgan_jax", name)), name
+    # ...and every module and package of the library is in it.
+    top = os.listdir(os.path.join(REPO, "wgan_jax"))
+    missing = [f for f in top if (f.endswith(".py") and f != "__init__.py" and f not in names)
+               or (os.path.isdir(os.path.join(REPO, "wgan_jax", f)) and f != "__pycache__"
+                   and f + "/" not in names)]
+    assert not missing, f"README's module table does not name {missing}"
 
 
 def test_config_table_names_existing_fields():

@@ -228,9 +228,11 @@ CLIP_CFG = StepConfig(gp_weight=0.0)
 
 
 def _dcgan_models():
-    return Models(generator=DCGANGenerator(16, (8, 4), 1, 7, "sigmoid", 8, "batch", "lax"),
-                  critic=DCGANCritic((4, 8, 8), "batch", "lax"), latent_dim=8,
-                  data_shape=(28, 28, 1), critic_norm="batch")
+    gen = DCGANGenerator(base_channels=16, channels=(8, 4), out_channels=1, crop_first=7,
+                         output="sigmoid", latent_dim=8, norm="batch", conv_impl="lax")
+    critic = DCGANCritic(channels=(4, 8, 8), norm="batch", conv_impl="lax")
+    return Models(generator=gen, critic=critic, latent_dim=8, data_shape=(28, 28, 1),
+                  critic_norm="batch")
 
 
 def _dcgan_batches():

@@ -80,8 +80,11 @@ def build_models(arch: str, *, critic_norm: str = "none", generator_norm: str = 
         critic = critic_cls(norm=inner_norm, **kw)
     elif arch == "dcgan64":
         # The paper's DCGAN derives its widths from the image size and its base width (64).
-        gen = PaperDCGANGenerator(64, 3, 64, latent, extra_layers, generator_norm, impl, **dt)
-        critic = PaperDCGANCritic(64, 64, extra_layers, inner_norm, impl, **dt)
+        gen = PaperDCGANGenerator(image_size=64, out_channels=3, width=64, latent_dim=latent,
+                                  extra_layers=extra_layers, norm=generator_norm,
+                                  conv_impl=impl, **dt)
+        critic = PaperDCGANCritic(image_size=64, width=64, extra_layers=extra_layers,
+                                  norm=inner_norm, conv_impl=impl, **dt)
     else:
         # The official DCGANs: the generator's deconvs run through the critic's widths in
         # reverse from a 4x4 map; where the data is not 4 * 2^n (mnist: 28), the first
@@ -90,9 +93,10 @@ def build_models(arch: str, *, critic_norm: str = "none", generator_norm: str = 
         out = "sigmoid" if spec.output_range == (0.0, 1.0) else "tanh"
         first = spec.data_shape[0] // 2 ** (len(widths) - 1)
         crop = first if first != 8 else None
-        gen = DCGANGenerator(widths[-1], widths[-2::-1], channels, crop, out, latent,
-                             generator_norm, conv_impl=impl, **dt)
-        critic = DCGANCritic(widths, inner_norm, conv_impl=impl, **dt)
+        gen = DCGANGenerator(base_channels=widths[-1], channels=widths[-2::-1],
+                             out_channels=channels, crop_first=crop, output=out,
+                             latent_dim=latent, norm=generator_norm, conv_impl=impl, **dt)
+        critic = DCGANCritic(channels=widths, norm=inner_norm, conv_impl=impl, **dt)
     if critic_norm == "spectral":
         critic = SpectralNormCritic(critic)
     return Models(gen, critic, latent, data_shape, critic_norm, conditioning,

@@ -26,10 +26,10 @@ import jax.numpy as jnp
 
 from wgan_jax import layers
 from wgan_jax.models.common import Conv, Deconv, Linear, flatten_nchw, normalize, unflatten_nchw
-from wgan_jax.models.conditional import check_labels, critic_output, generator_norm, label_embedding
+from wgan_jax.models.network import ConvNetwork
 
 
-class DCGANGenerator(nn.Module):
+class DCGANGenerator(ConvNetwork):
     """z [B, latent_dim] -> images [B, H, W, out_channels]."""
 
     base_channels: int = 256
@@ -38,25 +38,17 @@ class DCGANGenerator(nn.Module):
     crop_first: int | None = 7  # gan_mnist.py crops the first 8x8 map to 7x7
     output: str = "sigmoid"
     latent_dim: int = 128
-    norm: str = "none"
-    conv_impl: str = "matmul"
-    axis_name: str | None = None
-    compute_dtype: str = "float32"
-    conditioning: str = "none"
-    num_classes: int = 0
 
     @nn.compact
     def __call__(self, z: jax.Array, y: jax.Array | None = None) -> jax.Array:
         dt = self.compute_dtype
-        check_labels(y, z.shape[0], self.conditioning, "generator")
-        cond = (y, self.norm, self.conditioning, self.num_classes, self.axis_name)
-        z = label_embedding(z, y, self.norm, self.conditioning, self.num_classes)
+        z = self.generator_input(z, y)
         x = Linear(4 * 4 * self.base_channels, compute_dtype=dt, name="input")(z)
-        x = layers.relu(generator_norm(x, *cond, "input_norm"))
+        x = layers.relu(self.generator_norm(x, y, "input_norm"))
         x = unflatten_nchw(x, self.base_channels, 4)
         for i, c in enumerate(self.channels):
             x = Deconv(c, impl=self.conv_impl, compute_dtype=dt, name=f"deconv_{i}")(x)
-            x = layers.relu(generator_norm(x, *cond, f"deconv_{i}_norm"))
+            x = layers.relu(self.generator_norm(x, y, f"deconv_{i}_norm"))
             if i == 0 and self.crop_first is not None:
                 x = x[:, :self.crop_first, :self.crop_first, :]
         x = Deconv(self.out_channels, impl=self.conv_impl, compute_dtype=dt, name="output")(x)
@@ -67,20 +59,14 @@ class DCGANGenerator(nn.Module):
         raise ValueError(f"output must be 'sigmoid' or 'tanh', got {self.output!r}")
 
 
-class DCGANCritic(nn.Module):
+class DCGANCritic(ConvNetwork):
     """images [B, H, W, C] -> critic values [B] (or `conditional.critic_output`'s form)."""
 
     channels: Sequence[int] = (64, 128, 256)
-    norm: str = "none"
-    conv_impl: str = "matmul"
-    axis_name: str | None = None
-    compute_dtype: str = "float32"
-    conditioning: str = "none"
-    num_classes: int = 0
 
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None):
-        check_labels(y, x.shape[0], self.conditioning, "critic")
+        self.check_critic_labels(x, y)
         for i, c in enumerate(self.channels):
             x = Conv(c, impl=self.conv_impl, compute_dtype=self.compute_dtype,
                      name=f"conv_{i}")(x)
@@ -89,5 +75,4 @@ class DCGANCritic(nn.Module):
             x = layers.leaky_relu(x)
         features = flatten_nchw(x)
         values = Linear(1, compute_dtype=self.compute_dtype, name="output")(features).reshape(-1)
-        return critic_output(values, features, y, self.conditioning, self.num_classes,
-                             self.compute_dtype)
+        return self.critic_head(values, features, y)

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 
 from wgan_jax import layers
 from wgan_jax.models.common import DCGAN_INIT_STD, Conv, Deconv, dcgan_scale_init, normalize
-from wgan_jax.models.conditional import check_labels, critic_output, generator_norm, label_embedding
+from wgan_jax.models.network import ConvNetwork
 
 
 def _check_size(image_size: int) -> int:
@@ -61,7 +61,7 @@ class _ExtraLayer(nn.Module):
         return layers.relu(x) if self.activation == "relu" else layers.leaky_relu(x)
 
 
-class PaperDCGANGenerator(nn.Module):
+class PaperDCGANGenerator(ConvNetwork):
     """z [B, latent_dim] -> images [B, image_size, image_size, out_channels] in [-1, 1]."""
 
     image_size: int = 64
@@ -70,29 +70,22 @@ class PaperDCGANGenerator(nn.Module):
     latent_dim: int = 100
     extra_layers: int = 0
     norm: str = "batch"
-    conv_impl: str = "matmul"
-    axis_name: str | None = None
-    compute_dtype: str = "float32"
-    conditioning: str = "none"
-    num_classes: int = 0
 
     @nn.compact
     def __call__(self, z: jax.Array, y: jax.Array | None = None) -> jax.Array:
         stages = _check_size(self.image_size)
-        check_labels(y, z.shape[0], self.conditioning, "generator")
-        cond = (y, self.norm, self.conditioning, self.num_classes, self.axis_name)
-        z = label_embedding(z, y, self.norm, self.conditioning, self.num_classes)
+        z = self.generator_input(z, y)
         c = self.width // 2 * 2 ** stages
         n_in = z.shape[-1]
         kernel = self.param("input", nn.initializers.normal(DCGAN_INIT_STD), (n_in, 4, 4, c))
         dt = self.compute_dtype
         x = layers.matmul(z, kernel.reshape(n_in, -1), dt).reshape(z.shape[0], 4, 4, c)
-        x = layers.relu(generator_norm(x, *cond, "input_norm", dcgan_scale_init))
+        x = layers.relu(self.generator_norm(x, y, "input_norm", dcgan_scale_init))
         for i in range(stages - 1):
             c //= 2
             x = Deconv(c, 4, self.conv_impl, use_bias=False, init="dcgan", compute_dtype=dt,
                        name=f"deconv_{i}")(x)
-            x = layers.relu(generator_norm(x, *cond, f"deconv_{i}_norm", dcgan_scale_init))
+            x = layers.relu(self.generator_norm(x, y, f"deconv_{i}_norm", dcgan_scale_init))
         for i in range(self.extra_layers):
             x = _ExtraLayer(self.norm, "relu", self.conv_impl, self.axis_name, dt,
                             name=f"extra_{i}")(x)
@@ -101,24 +94,18 @@ class PaperDCGANGenerator(nn.Module):
         return jnp.tanh(x)
 
 
-class PaperDCGANCritic(nn.Module):
+class PaperDCGANCritic(ConvNetwork):
     """images [B, image_size, image_size, C] -> critic values [B] (or
     `conditional.critic_output`'s form)."""
 
     image_size: int = 64
     width: int = 64  # ndf
     extra_layers: int = 0
-    norm: str = "none"
-    conv_impl: str = "matmul"
-    axis_name: str | None = None
-    compute_dtype: str = "float32"
-    conditioning: str = "none"
-    num_classes: int = 0
 
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None):
         stages = _check_size(self.image_size)
-        check_labels(y, x.shape[0], self.conditioning, "critic")
+        self.check_critic_labels(x, y)
         if x.shape[1:3] != (self.image_size, self.image_size):
             raise ValueError(f"critic built for {self.image_size}x{self.image_size} images, "
                              f"got shape {x.shape}")
@@ -137,4 +124,4 @@ class PaperDCGANCritic(nn.Module):
         kernel = self.param("output", nn.initializers.normal(DCGAN_INIT_STD), (4, 4, c, 1))
         features = x.reshape(x.shape[0], -1)
         values = layers.matmul(features, kernel.reshape(-1, 1), dt).reshape(-1)
-        return critic_output(values, features, y, self.conditioning, self.num_classes, dt)
+        return self.critic_head(values, features, y)

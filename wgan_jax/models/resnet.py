@@ -38,22 +38,17 @@ import jax.numpy as jnp
 
 from wgan_jax import layers
 from wgan_jax.models.common import Linear, flatten_nchw, normalize, unflatten_nchw
-from wgan_jax.models.conditional import check_labels, critic_output, label_embedding
+from wgan_jax.models.network import ConvNetwork
 from wgan_jax.models.resnet_blocks import Conv2D, OptimizedBlock, ResidualBlock
 
 
-class _ResNetGenerator(nn.Module):
+class _ResNetGenerator(ConvNetwork):
     """z [B, latent_dim] -> images [B, 4 * 2^n, 4 * 2^n, channels] in [-1, 1]."""
 
+    norm: str = "batch"
     dim: int = 128
     channels: int = 3
     latent_dim: int = 128
-    norm: str = "batch"
-    conv_impl: str = "matmul"
-    axis_name: str | None = None
-    compute_dtype: str = "float32"
-    conditioning: str = "none"
-    num_classes: int = 0
     # per-block output widths (multiples of dim), the input map's width, the file's blocks and
     # its output conv's init
     widths: tuple[int, ...] = (1, 1, 1)
@@ -63,9 +58,8 @@ class _ResNetGenerator(nn.Module):
 
     @nn.compact
     def __call__(self, z: jax.Array, y: jax.Array | None = None) -> jax.Array:
-        check_labels(y, z.shape[0], self.conditioning, "generator")
         dt = self.compute_dtype
-        z = label_embedding(z, y, self.norm, self.conditioning, self.num_classes)
+        z = self.generator_input(z, y)
         c = self.base * self.dim
         x = unflatten_nchw(Linear(4 * 4 * c, compute_dtype=dt, name="input")(z), c, 4)
         for i, w in enumerate(self.widths):
@@ -92,21 +86,15 @@ class ResNet64Generator(_ResNetGenerator):
     output_he_init: bool = True
 
 
-class ResNet32Critic(nn.Module):
+class ResNet32Critic(ConvNetwork):
     """gan_cifar_resnet.py's Discriminator: images [B, 32, 32, C] -> values [B] (or
     `conditional.critic_output`'s form)."""
 
     dim: int = 128
-    norm: str = "none"
-    conv_impl: str = "matmul"
-    axis_name: str | None = None
-    compute_dtype: str = "float32"
-    conditioning: str = "none"
-    num_classes: int = 0
 
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None):
-        check_labels(y, x.shape[0], self.conditioning, "critic")
+        self.check_critic_labels(x, y)
         dt, d = self.compute_dtype, self.dim
         x = OptimizedBlock(d, self.conv_impl, dt, name="block_1")(x)
         for i, resample in ((2, "down"), (3, None), (4, None)):
@@ -114,24 +102,19 @@ class ResNet32Critic(nn.Module):
                               conv_impl=self.conv_impl, compute_dtype=dt, name=f"block_{i}")(x)
         features = jnp.mean(layers.relu(x), axis=(1, 2))
         values = Linear(1, compute_dtype=dt, name="output")(features).reshape(-1)
-        return critic_output(values, features, y, self.conditioning, self.num_classes, dt)
+        return self.critic_head(values, features, y)
 
 
-class ResNet64Critic(nn.Module):
+class ResNet64Critic(ConvNetwork):
     """gan_64x64.py's GoodDiscriminator: images [B, 64, 64, C] -> values [B] (or
     `conditional.critic_output`'s form)."""
 
-    dim: int = 64
     norm: str = "layer"
-    conv_impl: str = "matmul"
-    axis_name: str | None = None
-    compute_dtype: str = "float32"
-    conditioning: str = "none"
-    num_classes: int = 0
+    dim: int = 64
 
     @nn.compact
     def __call__(self, x: jax.Array, y: jax.Array | None = None):
-        check_labels(y, x.shape[0], self.conditioning, "critic")
+        self.check_critic_labels(x, y)
         dt, d = self.compute_dtype, self.dim
         x = Conv2D(d, 3, he_init=False, conv_impl=self.conv_impl, compute_dtype=dt,
                    name="input")(x)
@@ -141,4 +124,4 @@ class ResNet64Critic(nn.Module):
                               name=f"block_{i + 1}")(x)
         features = flatten_nchw(x)
         values = Linear(1, compute_dtype=dt, name="output")(features).reshape(-1)
-        return critic_output(values, features, y, self.conditioning, self.num_classes, dt)
+        return self.critic_head(values, features, y)
