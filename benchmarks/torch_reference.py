@@ -121,11 +121,11 @@ class DCGANGenerator(nn.Module):
         self.base, self.crop, self.output_fn = base, crop, output
         self.input = nn.Linear(latent, 16 * base)
         self.input_norm = nn.BatchNorm1d(16 * base) if batch_norm else nn.Identity()
-        ins = [base] + list(chans[:-1])
+        ins = [base] + chans[:-1]
         self.deconvs = nn.ModuleList(SameDeconv(a, b) for a, b in zip(ins, chans, strict=True))
         self.norms = nn.ModuleList((nn.BatchNorm2d(c) if batch_norm else nn.Identity())
                                    for c in chans)
-        self.output = SameDeconv(ins[-1], channels)
+        self.output = SameDeconv(chans[-1], channels)
 
     def forward(self, z):
         x = F.relu(self.input_norm(self.input(z))).reshape(z.shape[0], self.base, 4, 4)

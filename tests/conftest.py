@@ -23,9 +23,12 @@ if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
     atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
+# The tests' models are tiny: XLA's optimization passes would cost far more time than they
+# save. Numerics stay float32 either way; the benchmarks measure the optimized programs. Set
+# through the environment so test subprocesses compile (and hit the cache) the same way.
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+
 import jax  # noqa: E402
 
-# The tests' models are tiny: XLA's optimization passes would cost far more time than they
-# save. Numerics stay float32 either way; the benchmarks measure the optimized programs.
 jax.config.update("jax_disable_most_optimizations", True)
 

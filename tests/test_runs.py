@@ -73,6 +73,40 @@ def test_hold_refuses_a_live_holder_and_takes_over_dead_ones(tmp_path, caplog):
     b.release()
 
 
+def test_object_store_hold_written_then_read_back(tmp_path, monkeypatch):
+    # gs:// has no exclusive create: the record is written, read back after a pause, and the run
+    # holds the workdir only if its own token survived. The same code on a local folder.
+    def remote(**kw):
+        h = workdir.Hold(str(tmp_path), wait=0, poll=0.05, heartbeat_every=0.05, **kw)
+        h.remote = True
+        return h
+
+    lock = tmp_path / workdir.LOCK_NAME
+    a = remote().acquire()
+    assert json.loads(lock.read_text())["token"] == a.token
+    beat = json.loads(lock.read_text())["heartbeat"]
+    time.sleep(0.3)
+    assert json.loads(lock.read_text())["heartbeat"] > beat  # the heartbeat rewrites it
+    with pytest.raises(workdir.WorkdirBusyError, match=f"pid {os.getpid()}"):
+        remote().acquire()
+    a.release()
+    assert not lock.exists()
+    # Two runs writing at once: the one whose record is replaced during the pause refuses.
+    other = {"token": "other", "host": "elsewhere", "boot_id": "b", "pid": 7,
+             "state": "running", "heartbeat": time.time()}
+    real_sleep = time.sleep
+
+    def a_concurrent_write_lands(seconds):
+        if not lock.read_text().count('"other"'):
+            lock.write_text(json.dumps(other))
+        real_sleep(seconds)
+
+    monkeypatch.setattr(workdir.time, "sleep", a_concurrent_write_lands)
+    with pytest.raises(workdir.WorkdirBusyError, match="pid 7 on host elsewhere"):
+        remote().acquire()
+    assert json.loads(lock.read_text())["token"] == "other"
+
+
 def test_a_replacement_waits_for_a_run_saving_on_its_way_out(tmp_path):
     old = workdir.Hold(str(tmp_path), wait=0).acquire()
     old.stopping()

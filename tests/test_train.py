@@ -227,9 +227,14 @@ def test_fashion_mnist_from_debian_files(tmp_path, caplog):
     c.log_every_steps = c.eval.samples.every_steps = c.checkpoint_every_steps = 2
     c.eval.samples.num_images = 4
     c.shuffle_buffer = 100
+    # The default evaluators, the classifier's on few images (it has tests of its own).
+    assert "classifier" in c.evals
+    c.eval.classifier.num_samples, c.eval.reference_num_samples = 100, 200
+    c.eval.stats_dir = str(tmp_path / "stats")
     with caplog.at_level("INFO"):
         out = train.train_and_evaluate(c, str(tmp_path / "run"))
     assert np.isfinite(out.train["em_distance"])
+    assert np.isfinite(out.eval["frechet_classifier_distance"])
     assert os.path.exists(tmp_path / "run" / "samples" / "step_0000002.png")
     assert any("preparing it from the original files" in r.getMessage() for r in caplog.records)
     assert os.path.isdir(tmp_path / "tfds" / "fashion_mnist")
