@@ -16,9 +16,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-# POT imports TensorFlow (several seconds) to offer a backend this project never feeds it; this
-# only takes effect if POT was not imported earlier in the process.
-os.environ.setdefault("POT_BACKEND_DISABLE_TENSORFLOW", "1")
+# POT imports TensorFlow, PyTorch, JAX and CuPy where installed (seconds each) to offer backends
+# this project never feeds it (numpy arrays only); this only takes effect if POT was not
+# imported earlier in the process.
+for _backend in ("TENSORFLOW", "PYTORCH", "JAX", "CUPY"):
+    os.environ.setdefault(f"POT_BACKEND_DISABLE_{_backend}", "1")
 import ot  # noqa: E402
 
 # Network simplex iterations: the default 100k stops short on ~2000x2000 problems.

@@ -41,10 +41,12 @@ class InceptionFeatures:
         the softmax of pool3 @ W without the bias; published scores are comparable with that.
         """
         from wgan_jax.quality import inception
+        # Fewer images than a batch: one program of their size, not a padded batch of 50.
+        batch = max(1, min(INCEPTION_BATCH, len(images)))
         pools = []
-        for i in range(0, len(images), INCEPTION_BATCH):
-            x = np.asarray(self._prep(images[i:i + INCEPTION_BATCH]))
-            pools.append(inception.extract(self.params, x, batch_size=INCEPTION_BATCH)[0])
+        for i in range(0, len(images), batch):
+            x = np.asarray(self._prep(images[i:i + batch]))
+            pools.append(inception.extract(self.params, x, batch_size=batch)[0])
         pool = np.concatenate(pools)
         kernel = np.asarray(self.params["params"]["fc"]["kernel"], np.float64)
         return pool, (pool.astype(np.float64) @ kernel).astype(np.float32)
