@@ -183,6 +183,7 @@ def test_mock_tfds_resume_continues_the_data_stream(tmp_path):
 
     def cfg(steps):
         c = wgan_gp.get_config("mnist")
+        c.model.arch = "mlp"  # the data stream is under test: the smallest image model
         c.num_train_steps, c.batch_size, c.n_critic = steps, 4, 2
         c.optimizer.lr_schedule = "constant"
         c.log_every_steps = c.eval.samples.every_steps = c.eval.toy.every_steps = 100
