@@ -52,9 +52,14 @@ def _assert_close(a, b, rtol, share):
         close = np.abs(x - y) <= rtol * np.abs(y) + 1e-3 * scale
         assert x.ndim < 2 or np.mean(close) >= share, (np.mean(close), x.shape)
         assert np.max(np.abs(x - y)) <= bound, (np.max(np.abs(x - y)), x.shape)
+    # Step 0 runs both forms on identical parameters: its metrics differ by the convolutions'
+    # rounding only. Later steps start from parameters that already differ by Adam-amplified
+    # rounding (bounded above); with the penalty's lambda 10 that moved float32 losses by 1.04e-4
+    # relative at step 1 under jax 0.12 on an AVX2 CPU, so they get 1e-3.
     for s in range(STEPS):
+        tol = rtol if s == 0 else max(rtol, 1e-3)
         for k in ("em_distance", "critic_loss", "generator_loss"):
-            assert ma[s][k] == pytest.approx(mb[s][k], rel=rtol, abs=rtol), (s, k)
+            assert ma[s][k] == pytest.approx(mb[s][k], rel=tol, abs=tol), (s, k)
 
 
 @pytest.mark.parametrize("compute_dtype, rtol, share", [("float32", 1e-4, 0.99),
