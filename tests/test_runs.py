@@ -16,7 +16,7 @@ from etils import epath
 
 from configs import wgan_gp
 from wgan_jax import checkpoint, train, workdir
-from wgan_jax.method import Method
+from wgan_jax.method import Method, config_with
 from wgan_jax.metrics import NonFiniteError, check_finite_results
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,13 +29,7 @@ def tiny(steps=2, **overrides):
     c.log_every_steps, c.checkpoint_every_steps = 1, 2
     c.eval.toy.every_steps = c.eval.samples.every_steps = 2
     c.eval.toy.num_samples = c.eval.toy.w1_samples = 100
-    for k, v in overrides.items():
-        node = c
-        *path, last = k.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = v
-    return c
+    return config_with(overrides, base=c)
 
 
 def snapshot(root):

@@ -10,7 +10,7 @@ import pytest
 
 from configs import wgan, wgan_gp
 from wgan_jax import checkpoint, train
-from wgan_jax.method import Method, critic_iterations
+from wgan_jax.method import Method, config_with, critic_iterations
 from wgan_jax.metrics import NonFiniteError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,13 +25,7 @@ def tiny_toy(steps=4, **overrides):
     c.eval.toy.every_steps = c.eval.samples.every_steps = c.checkpoint_every_steps = 2
     c.eval.toy.num_samples = 200
     c.eval.toy.w1_samples = 100
-    for k, v in overrides.items():
-        target = c
-        *path, last = k.split(".")
-        for p in path:
-            target = target[p]
-        target[last] = v
-    return c
+    return config_with(overrides, base=c)
 
 
 def restored(config, workdir):
