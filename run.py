@@ -2,10 +2,10 @@
 
 Exit status (see `wgan_jax.errors`): 0 when the run finished, or was preempted (SIGTERM) or
 interrupted (one Ctrl-C) after saving a checkpoint; 2 for a user error (bad config or flags,
-missing data set or weights, unusable workdir, disk full, unreachable peers, a checkpoint of
-another config) and 3 for a diverged run (a non-finite value), each printed as one `error:`
-line; 130 after a second Ctrl-C (stopped without saving); 1 with a traceback for anything
-unexpected.
+missing data set or weights, unusable workdir, disk full, unreachable or lost peers, a
+checkpoint of another config) and 3 for a diverged run (a non-finite value), each printed as one
+`error:` line; 130 after a second Ctrl-C (stopped without saving); 1 with a traceback for
+anything unexpected.
 """
 import datetime
 import os
@@ -130,9 +130,13 @@ def _setup_logging() -> None:
 def main(argv):
     if len(argv) > 1:
         _fail(f"unexpected arguments {argv[1:]}; flags are written --name=value")
-    from wgan_jax import errors
+    from wgan_jax import errors, supervisor
     workdir = FLAGS.workdir or os.path.join(
         "runs", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
+    if supervisor.wanted(FLAGS.coordinator_address):
+        # Multi-process: train in a child, so that a peer's death ends in one line here.
+        argv = sys.argv if FLAGS.workdir else [*sys.argv, f"--workdir={workdir}"]
+        sys.exit(supervisor.run(argv, FLAGS.process_id, FLAGS.coordinator_address))
     try:
         _run(workdir)
     except KeyboardInterrupt:
@@ -146,6 +150,13 @@ def main(argv):
             # tracebacks at interpreter shutdown; nothing more can be written anyway.
             try:
                 _fail(str(failed_write), errors.EXIT_USER)
+            finally:
+                os._exit(errors.EXIT_USER)
+        lost = errors.lost_peer(e)
+        if lost is not None:
+            # jax's shutdown would wait for the dead peer, or abort on its missed heartbeats
+            try:
+                _fail(lost, errors.EXIT_USER)
             finally:
                 os._exit(errors.EXIT_USER)
         status = errors.exit_status(e)

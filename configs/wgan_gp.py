@@ -74,8 +74,9 @@ Variant `fashion_mnist32_resnet`: resnet32 on Fashion-MNIST padded to 32x32 (one
 the learning-rate schedule (2e-4 decaying to 0 over those steps); the generator is sampled from
 an EMA (decay 0.99). Its step runs at 0.33 generator iterations/s on a 2-core AMD Zen 1 VM
 (float32; `benchmarks/step_throughput.py --arch resnet32 --mode gp --width 32 --batch 32`), so
-the 3,000 steps take about 2.5 hours there. float32, because this project's CPU benchmarks found bfloat16 slower on
-CPUs without bf16 instructions (`--config.compute_dtype=bfloat16` where they have them).
+the 3,000 steps take about 2.5 hours there. float32, because this project's CPU benchmarks
+found bfloat16 slower on CPUs without bf16 instructions (`--config.compute_dtype=bfloat16`
+where they have them).
 """
 from wgan_jax import registry
 from wgan_jax.config import base_config

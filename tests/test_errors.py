@@ -89,6 +89,23 @@ def test_workdir_that_cannot_be_created(tmp_path):
     assert f.read_text() == "keep me"
 
 
+def test_missing_data_set_names_the_path_and_how_to_get_it(tmp_path):
+    # MNIST's original files are not on the test machines (Fashion-MNIST's are, from Debian).
+    r = run([sys.executable, "run.py", "--config=configs/wgan_gp.py:mnist",
+             f"--workdir={tmp_path / 'w'}", f"--config.data_dir={tmp_path / 'no_data'}",
+             "--config.num_train_steps=2", "--config.batch_size=8"])
+    assert_one_error(r, 2, "mnist", str(tmp_path / "no_data"), "local_tfds")
+    assert not (tmp_path / "w").exists()  # stopped before creating the run directory
+
+
+def test_workdir_on_an_unreachable_object_store(tmp_path):
+    # No network reaches Google Cloud Storage from the test machines (and without credentials
+    # a reachable one refuses): either way one line, before anything is compiled.
+    r = run(base_cmd("gs://wgan-jax-no-such-bucket/run"), timeout=120)
+    assert_one_error(r, 2, "--workdir=gs://wgan-jax-no-such-bucket/run: cannot reach it",
+                     "credentials")
+
+
 def _mount_tmpfs(path, options):
     path.mkdir(exist_ok=True)
     if os.geteuid() != 0 or shutil.which("mount") is None:
@@ -262,3 +279,52 @@ def test_ctrl_c_saves_like_sigterm_and_a_second_one_stops_at_once(tmp_path):
         _, restored_step = checkpoint.restore_latest(checkpoint.manager(str(ckpts)), fresh,
                                                      step=s)
         assert restored_step == s
+
+
+# The coordination service's fatal reports, as a survivor of a killed peer printed them
+# (jax 0.10.2): process 1 killed (seen by process 0, which hosts the service), and process 0,
+# the coordinator, killed (seen by process 1).
+_REPORT_PEER_DIED = """\
+E1203 16:59:12.551991   22635 coordination_service.cc:1549] [6787509037225299110] Use error \
+polling to propagate the following error to all tasks: UNAVAILABLE: The following tasks are \
+unhealthy (stopped sending heartbeats):
+1
+The tasks have crashed. Check the task logs for an earlier error, or scheduler events (e.g. \
+preemption, eviction) to debug further. [type.googleapis.com/tensorflow.CoordinationServiceError='']
+F1203 16:59:12.552994   22646 client.h:80] Terminating process because the JAX distributed \
+service detected fatal errors.
+*** Check failure stack trace: ***"""
+_REPORT_COORDINATOR_DIED = """\
+W1203 17:04:25.543869   23585 preemption_sync_manager.cc:147] Failed to retrieve preemption \
+notice from coordination service: UNAVAILABLE: Socket closed
+E1203 17:04:26.012345   23590 coordination_service_agent.cc:289] Polled an error from \
+coordination service (this can be an error from this or another task).
+F1203 17:04:26.012999   23590 client.h:80] Terminating process because the JAX distributed \
+service detected fatal errors. absl::Status: UNAVAILABLE: Failed to send RPC to coordination \
+service. Either the leader task was preempted/died/restarted unexpectedly or this task is \
+experiencing network issues."""
+
+
+def test_a_lost_peer_is_named_in_one_line():
+    from wgan_jax import supervisor
+    report = _REPORT_PEER_DIED.splitlines()
+    assert supervisor._REPORT_START.match(report[0])
+    line = supervisor.peer_lost_message(report, 0, "host:1234")
+    assert line.startswith("process 0 stopped: process 1 of this multi-process run"), line
+    assert "coordinator host:1234: UNAVAILABLE: The following tasks are unhealthy" in line
+    report = _REPORT_COORDINATOR_DIED.splitlines()
+    assert all(supervisor._REPORT_START.match(r) for r in report)
+    line = supervisor.peer_lost_message(report, 1, "host:1234")
+    assert line.startswith("process 1 stopped: process 0 (the coordinator) of"), line
+    assert "UNAVAILABLE: Socket closed" in line and "\n" not in line
+    # Ordinary lines are relayed, not taken for a report.
+    assert not supervisor._REPORT_START.match("17:04:15 step 1/100 done in 7.8 s")
+    assert not supervisor._REPORT_START.match("E1203 17:04:25.5 23585 train.py:12] other")
+
+    gloo = RuntimeError("UNKNOWN: Gloo all-reduce failed: [external/gloo/gloo/transport/tcp/"
+                        "pair.cc:547] Connection closed by peer [127.0.0.1]:1446")
+    line = errors.lost_peer(gloo)
+    assert line.startswith("process 0 stopped: another process of this 1-process run"), line
+    assert "Gloo all-reduce failed" in line
+    assert errors.lost_peer(RuntimeError("shapes do not match")) is None
+    assert errors.lost_peer(ValueError("Connection reset by peer")) is None  # not a runtime one

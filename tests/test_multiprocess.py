@@ -1,12 +1,16 @@
-"""The real training loop as 2 processes x 2 CPU devices, against 1 process x 4 devices."""
+"""The real training loop as 2 processes x 2 CPU devices: against 1 process x 4 devices, Ctrl-C,
+and a process killed mid-run."""
 import os
+import signal
 import subprocess
+import time
 
 import jax
 import numpy as np
+import pytest
 from test_preemption import REPO, finish, free_port, restored, run_py_cmd, subprocess_env, tiny
 
-from wgan_jax import train
+from wgan_jax import checkpoint, errors, train
 
 
 def test_two_processes_match_one_and_share_checkpoints(tmp_path):
@@ -46,3 +50,70 @@ def test_two_processes_match_one_and_share_checkpoints(tmp_path):
     assert (two / "final_metrics.json").exists()
     assert sorted(os.listdir(two / "samples")) == ["step_0000002.png", "step_0000004.png"]
     assert sorted(os.listdir(two / "checkpoints")) == ["2", "4"]
+
+
+def _start_two(workdir, port):
+    cmd = run_py_cmd(workdir, steps=100_000, every=100_000)
+    return [subprocess.Popen(cmd + [f"--coordinator_address=localhost:{port}", "--num_processes=2",
+                                    f"--process_id={i}", "--distributed_timeout_s=10"],
+                             cwd=REPO, env=subprocess_env(devices=2), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True) for i in range(2)]
+
+
+def _read_until(proc, text, timeout=180):
+    """Lines of `proc` up to the first containing `text` (fails after `timeout` s)."""
+    deadline, seen = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if text in line:
+            return seen
+    pytest.fail(f"no {text!r} within {timeout} s:\n{''.join(seen)[-3000:]}")
+
+
+def test_ctrl_c_saves_together_and_a_killed_process_ends_the_other_in_one_line(tmp_path):
+    run = tmp_path / "run"
+    procs = _start_two(run, free_port())
+    try:
+        for p in procs:
+            _read_until(p, "done in")  # the first step: compiled and training together
+        for p in procs:  # Ctrl-C reaches run.py, which passes it to its training process
+            p.send_signal(signal.SIGINT)
+        results = [finish(p, timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    for i, (rc, out) in enumerate(results):
+        assert rc == 0, f"process {i}:\n{out[-3000:]}"
+        assert "press Ctrl-C again to stop without saving" in out and "Traceback" not in out
+    (saved,) = checkpoint.manager(str(run / "checkpoints")).all_steps()
+    assert saved >= 1 and f"exiting after the checkpoint of step {saved}" in results[1][1]
+
+    # Resume together, then kill -9 process 1 (run.py; its training process dies with it).
+    procs = _start_two(run, free_port())
+    try:
+        for p in procs:
+            _read_until(p, "done in")
+        t0 = time.monotonic()
+        procs[1].kill()
+        procs[1].communicate()
+        rc, out = finish(procs[0], timeout=120)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    assert rc == errors.EXIT_USER, out[-3000:]
+    assert time.monotonic() - t0 < 60  # missed heartbeats for --distributed_timeout_s=10
+    lines = [ln for ln in out.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, out[-3000:]
+    # Said by the survivor's training process (its all-reduce with the dead peer failed) or,
+    # when the coordination service's missed heartbeats come first, by its run.py.
+    assert "process 0 stopped" in lines[0] and "died or stopped answering" in lines[0], lines[0]
+    assert "resume from the last complete checkpoint" in lines[0]
+    assert "Traceback" not in out and "Check failure" not in out and "Fatal" not in out
+    assert checkpoint.manager(str(run / "checkpoints")).all_steps() == [saved]

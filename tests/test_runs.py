@@ -301,6 +301,14 @@ def test_bounded_waits_and_failed_saves_end_in_one_line():
     stuck.set()
 
 
+def test_orbax_save_barriers_are_bounded_by_the_distributed_timeout(tmp_path, monkeypatch):
+    from wgan_jax import distributed
+    monkeypatch.setattr(distributed, "_timeout_s", 42.0)
+    mngr = checkpoint.manager(str(tmp_path / "ckpt"))
+    assert mngr._options.async_options.timeout_secs == int(checkpoint.SAVE_TIMEOUT_S + 42)
+    mngr.close()
+
+
 def _event_steps(wd):
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
     steps = []

@@ -18,6 +18,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 from etils import epath
 
+from wgan_jax import distributed
 from wgan_jax.state import TrainState
 
 
@@ -83,9 +84,13 @@ def manager(directory: str, max_to_keep: int = 3, *,
     remote = "://" in directory
     if clean and not remote:
         remove_partial_saves(directory)
+    # Orbax bounds a whole save (writing, then the barriers where the processes wait for each
+    # other) by one timeout: SAVE_TIMEOUT_S to write, plus --distributed_timeout_s to wait.
+    timeout = int(SAVE_TIMEOUT_S + distributed.timeout_s())
     return _Manager(
         directory, options=ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=clean and remote))
+            max_to_keep=max_to_keep, create=True, cleanup_tmp_directories=clean and remote,
+            async_options=ocp.AsyncOptions(timeout_secs=timeout)))
 
 
 def remove_partial_saves(directory: str) -> None:
@@ -116,13 +121,16 @@ def save(mngr: ocp.CheckpointManager, step: int, state: TrainState) -> None:
                               f"failed: {_one_line(e)}") from e
 
 
-def wait(mngr: ocp.CheckpointManager, timeout: float = 600.0) -> None:
+SAVE_TIMEOUT_S = 600.0  # s to write one checkpoint
+
+
+def wait(mngr: ocp.CheckpointManager, timeout: float = SAVE_TIMEOUT_S) -> None:
     """Wait (at most `timeout` s) for the save in flight to be written and finalized; raise
     CheckpointError in one line if it failed or did not end in time."""
     _bounded(mngr.wait_until_finished, timeout, f"the save in {mngr.directory}")
 
 
-def close(mngr: ocp.CheckpointManager, timeout: float = 600.0) -> None:
+def close(mngr: ocp.CheckpointManager, timeout: float = SAVE_TIMEOUT_S) -> None:
     """`wait`, then shut the manager's threads down, each within `timeout` s."""
     wait(mngr, timeout)
     _bounded(mngr.close, timeout, f"closing the checkpoints in {mngr.directory}")

@@ -26,6 +26,14 @@ from absl import logging
 from jax.experimental import multihost_utils
 
 from wgan_jax.errors import EXIT_SECOND_INTERRUPT, EXIT_USER, UserError
+from wgan_jax.supervisor import cluster_detected
+
+_timeout_s = 300.0  # run.py's --distributed_timeout_s, once `initialize` has it
+
+
+def timeout_s() -> float:
+    """Seconds a process waits for the others (connecting, heartbeats, checkpoint barriers)."""
+    return _timeout_s
 
 
 class LayoutError(ValueError):
@@ -73,15 +81,6 @@ def _connect_watchdog(address: str, num_processes: int, process_id: int, timeout
     return timer
 
 
-def cluster_detected() -> bool:
-    """True on a multi-host Cloud TPU slice, a multi-task SLURM job, or with an explicit
-    coordinator in the environment (JAX_COORDINATOR_ADDRESS)."""
-    env = os.environ
-    return ("," in env.get("TPU_WORKER_HOSTNAMES", "")
-            or int(env.get("SLURM_NTASKS", "1")) > 1
-            or bool(env.get("JAX_COORDINATOR_ADDRESS")))
-
-
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
                process_id: int | None = None, timeout_s: float = 300) -> bool:
     """Start JAX's distributed runtime when there is more than this process to talk to.
@@ -91,6 +90,8 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
     process). Returns whether the runtime was started. Connecting, and a process that stops
     answering (missed heartbeats), give up after `timeout_s`.
     """
+    global _timeout_s
+    _timeout_s = float(timeout_s)
     given = (coordinator_address, num_processes, process_id)
     if any(v is not None for v in given):
         if any(v is None for v in given):

@@ -150,3 +150,25 @@ def _human(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TB"
+
+
+# What a collective or a barrier raises in Python when a peer process died or stopped answering
+# (gloo on CPU; the coordination service's barriers and heartbeats everywhere).
+_PEER_FAILURE = re.compile(
+    r"Gloo .*(failed|error)|Connection (reset|closed) by peer|heartbeat timeout|"
+    r"stopped sending heartbeats|Barrier timed out|DEADLINE_EXCEEDED: Barrier|"
+    r"leader task was preempted", re.IGNORECASE)
+
+
+def lost_peer(exc: BaseException) -> str | None:
+    """The one line for `exc` if it is a multi-process run's collective or barrier failing
+    because another process died or stopped answering; None otherwise."""
+    for e in _chain(exc):
+        if isinstance(e, RuntimeError) and _PEER_FAILURE.search(str(e)):
+            first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")
+            import jax  # already imported by the run that raised `e`
+            return (f"process {jax.process_index()} stopped: another process of this "
+                    f"{jax.process_count()}-process run died or stopped answering ({first[:200]})"
+                    "; start every process again with the same command: they resume from the "
+                    "last complete checkpoint")
+    return None

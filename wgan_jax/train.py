@@ -13,7 +13,7 @@ import numpy as np
 from absl import logging
 from etils import epath
 
-from wgan_jax import checkpoint, dtype_advice, evaluators, visualize, writers
+from wgan_jax import checkpoint, dtype_advice, errors, evaluators, visualize, writers
 from wgan_jax import workdir as workdir_lib
 from wgan_jax.data.feed import RealBatches
 from wgan_jax.distributed import Preemption
@@ -57,6 +57,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunRe
                                                 dtype_advice.cpu_flags())
     if advice:
         logging.warning(advice)
+    if not method.data.is_toy:  # a missing data set stops the run before its workdir exists
+        from wgan_jax.data import images
+        images.check_available(method.dataset, config.data_dir, config.source_dir)
     _prepare_workdir(workdir)
     # Nothing in the workdir is written, or cleaned, before the run holds it.
     hold = workdir_lib.hold(workdir, stale_after=config.hold_stale_seconds,
@@ -105,10 +108,21 @@ def _held_run(config, method: Method, workdir: str, mesh, hold) -> RunResult:
 
 def _prepare_workdir(workdir: str) -> None:
     path = epath.Path(workdir)
-    if path.exists() and not path.is_dir():
-        raise NotADirectoryError(f"--workdir {workdir} exists and is not a directory; "
-                                 "pass a directory path")
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(f"--workdir {workdir} exists and is not a directory; "
+                                     "pass a directory path")
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        raise
+    except Exception as e:  # noqa: BLE001 (an object store's client raises its own types)
+        if "://" not in workdir:
+            raise
+        detail = " ".join(str(e).split())[:300]
+        raise errors.UserError(
+            f"--workdir={workdir}: cannot reach it ({type(e).__name__}: {detail}); check the "
+            "bucket name, the credentials (gcloud auth application-default login) and the "
+            "network, or pass a local --workdir") from e
 
 
 # Seconds a save in flight may take to finish when the run ends, before it stops with an error.

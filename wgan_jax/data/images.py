@@ -91,6 +91,30 @@ def prepare_if_missing(dataset: str, data_dir: str | None,
     return True
 
 
+def check_available(dataset: str, data_dir: str | None, source_dir: str | None = None) -> None:
+    """Raise DatasetNotFoundError, saying how to get it, if `dataset` is neither prepared in
+    `data_dir` nor preparable here from its original files (`prepare_if_missing`'s sources)."""
+    import os
+
+    from wgan_jax.data import local_tfds
+
+    spec = _spec(dataset)
+    source = source_dir or spec.local_source
+    if spec.tfds_name in local_tfds.LOCAL_DATASETS and source and os.path.isdir(source):
+        return
+    hide_accelerators_from_tf()
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(spec.tfds_name, data_dir=data_dir)
+    try:  # as the pipeline finds out (TFDS's test doubles replace as_dataset, not is_prepared)
+        builder.as_dataset(split="train")
+    except AssertionError as e:
+        if "could not find data" not in str(e):
+            raise
+        raise DatasetNotFoundError(
+            _missing_message(dataset, spec.tfds_name, str(builder.data_dir))) from None
+
+
 def load_images(dataset: str, split: str, *, data_dir: str | None, num: int) -> np.ndarray:
     """The first `num` images of `split` (TFDS order, no shuffling) as float32 in the model's
     range, (num, H, W, C): the real side of image-quality metrics. Fewer if the split is
