@@ -30,7 +30,7 @@ def _conditional_networks(num_classes=10):
     return Networks(models), state
 
 
-def test_sample_grid_has_one_row_per_class():
+def test_sample_grid_has_one_row_per_class(tmp_path):
     networks, state = _conditional_networks()
     ev = SamplePictures(networks, "fashion_mnist", "mnist", every_steps=1, seed=3,
                         num_images=64)
@@ -46,6 +46,13 @@ def test_sample_grid_has_one_row_per_class():
             np.testing.assert_array_equal(tile, want[j])
     # rows of different classes differ (the labels reach the generator)
     assert not np.array_equal(grid[:28], grid[28:56])
+    # the PNG written to the run directory holds exactly these pixels
+    from PIL import Image
+
+    from wgan_jax import visualize
+    path = os.path.join(str(tmp_path), "samples", "step_1.png")
+    visualize.save_png(grid, path)
+    np.testing.assert_array_equal(np.asarray(Image.open(path).convert("RGB")), grid)
 
 
 def test_class_labels_cover_every_class_equally():

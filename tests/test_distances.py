@@ -13,7 +13,7 @@ from wgan_jax.config import ConfigError
 from wgan_jax.experiments import distances_demo
 
 # POT through wgan_jax.distances, which imports it without the slow TensorFlow backend.
-ot = distances.ot
+ot = distances._ot()
 
 LOG2 = math.log(2.0)
 

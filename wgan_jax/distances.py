@@ -16,12 +16,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-# POT imports TensorFlow, PyTorch, JAX and CuPy where installed (seconds each) to offer backends
-# this project never feeds it (numpy arrays only); this only takes effect if POT was not
-# imported earlier in the process.
-for _backend in ("TENSORFLOW", "PYTORCH", "JAX", "CUPY"):
-    os.environ.setdefault(f"POT_BACKEND_DISABLE_{_backend}", "1")
-import ot  # noqa: E402
+
+def _ot():
+    """POT, imported when a distance is first computed (1.5 s with scipy.stats: a run that
+    computes none does not pay it). POT imports TensorFlow, PyTorch, JAX and CuPy where
+    installed (seconds each) to offer backends this project never feeds it (numpy arrays
+    only); disabled here, which only takes effect if POT was not imported earlier."""
+    for backend in ("TENSORFLOW", "PYTORCH", "JAX", "CUPY"):
+        os.environ.setdefault(f"POT_BACKEND_DISABLE_{backend}", "1")
+    import ot
+    return ot
+
 
 # Network simplex iterations: the default 100k stops short on ~2000x2000 problems.
 _EMD_MAX_ITER = 1_000_000
@@ -68,7 +73,7 @@ def _as_points(points, name: str) -> np.ndarray:
 def _euclidean_cost(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"point dimensions differ: {x.shape[1]} vs {y.shape[1]}")
-    return ot.dist(x, y, metric="euclidean")
+    return _ot().dist(x, y, metric="euclidean")
 
 
 def _solve_emd(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, float]:
@@ -76,7 +81,7 @@ def _solve_emd(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> tuple[np.ndarr
     with warnings.catch_warnings():
         # POT only warns on failure; the result code below turns that into an error.
         warnings.simplefilter("ignore", UserWarning)
-        plan, log = ot.emd(a, b, cost, numItermax=_EMD_MAX_ITER, log=True)
+        plan, log = _ot().emd(a, b, cost, numItermax=_EMD_MAX_ITER, log=True)
     if log["result_code"] != _EMD_OPTIMAL:
         raise RuntimeError(
             f"optimal transport solver did not converge (result code {log['result_code']}): "

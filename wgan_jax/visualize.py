@@ -6,8 +6,6 @@ import io
 import numpy as np
 from etils import epath
 
-from wgan_jax.plotting import plt
-
 
 def image_grid(images: np.ndarray, value_range: tuple[float, float],
                cols: int | None = None) -> np.ndarray:
@@ -30,8 +28,10 @@ def image_grid(images: np.ndarray, value_range: tuple[float, float],
 
 def save_png(array: np.ndarray, path: str) -> None:
     """Write a uint8 [H, W, 3] array as PNG (local or gs:// path; folders created as needed)."""
+    from PIL import Image
+
     buf = io.BytesIO()
-    plt.imsave(buf, array, format="png")
+    Image.fromarray(np.asarray(array, np.uint8)).save(buf, format="png")
     out = epath.Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(buf.getvalue())
@@ -41,6 +41,8 @@ def toy_figure(real: np.ndarray, fake: np.ndarray, critic_values: np.ndarray,
                grid_range: float, title: str = "") -> np.ndarray:
     """The critic's value over a square grid as contours, real (orange) and generated (green)
     points on top, as gan_toy.py draws it. Returns the figure as a uint8 [H, W, 3] array."""
+    from wgan_jax.plotting import plt  # matplotlib only where a figure is drawn
+
     n = critic_values.shape[0]
     xs = np.linspace(-grid_range, grid_range, n)
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
