@@ -63,8 +63,8 @@ def test_inception_evaluator_matches_the_formulas_on_its_features(built, stats_d
     fake = ev.networks.generate(state, ev.z)
     assert fake.shape == (N, 28, 28, 1)
     pool, logits = ev.features(fake)
-    # FID's 2048x2048 sqrtm takes half a minute here: the formula has its own tests
-    # (test_quality_metrics.py); this checks what the evaluator feeds it and reports.
+    # FID's formula has its own tests (test_quality_metrics.py); this checks what the evaluator
+    # feeds it and what it reports.
     fid_calls = []
 
     def frechet_distance(*args):

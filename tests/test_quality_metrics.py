@@ -1,14 +1,12 @@
 """The metric formulas against independent computations: closed forms, eigendecompositions,
 direct loops, scipy.stats.entropy and scipy.spatial.distance.cdist."""
-import logging
-
 import numpy as np
 import pytest
+import scipy.linalg
 import scipy.special
 import scipy.stats
 from scipy.spatial.distance import cdist
 
-from wgan_jax.quality import metrics
 from wgan_jax.quality.metrics import (
     feature_statistics,
     frechet_distance,
@@ -22,13 +20,11 @@ def _random_covariance(rng, d, n):
     return np.cov(rng.normal(size=(n, d)) @ rng.normal(size=(d, d)), rowvar=False)
 
 
-def _fid_by_eigh(mu1, s1, mu2, s2):
-    # tr sqrt(s1 s2) = tr sqrt(sqrt(s1) s2 sqrt(s1)), whose argument is symmetric PSD.
-    w, v = np.linalg.eigh(s1)
-    root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-    inner = np.linalg.eigvalsh(root @ s2 @ root)
+def _fid_by_sqrtm(mu1, s1, mu2, s2):
+    # pytorch-fid's calculate_frechet_distance: scipy's general matrix square root.
+    covmean = scipy.linalg.sqrtm(s1 @ s2)
     diff = mu1 - mu2
-    return diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.sqrt(np.clip(inner, 0, None)).sum()
+    return diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean).real
 
 
 # ---- feature_statistics -------------------------------------------------------------------------
@@ -68,12 +64,12 @@ def test_fid_commuting_covariances_closed_form():
     assert got == pytest.approx(expected, rel=1e-9)
 
 
-def test_fid_matches_eigendecomposition_and_is_symmetric():
+def test_fid_matches_pytorch_fids_sqrtm_and_is_symmetric():
     rng = np.random.default_rng(3)
     mu1, s1 = rng.normal(size=16), _random_covariance(rng, 16, 100)
     mu2, s2 = rng.normal(size=16), _random_covariance(rng, 16, 100)
     got = frechet_distance(mu1, s1, mu2, s2)
-    assert got == pytest.approx(_fid_by_eigh(mu1, s1, mu2, s2), rel=1e-9)
+    assert got == pytest.approx(_fid_by_sqrtm(mu1, s1, mu2, s2), rel=1e-9)
     assert frechet_distance(mu2, s2, mu1, s1) == pytest.approx(got, rel=1e-9)
 
 
@@ -88,37 +84,28 @@ def test_fid_singular_covariances_fewer_samples_than_dims():
     mu2, s2 = feature_statistics(rng.normal(size=(5, 20)) + 0.3)
     got = frechet_distance(mu1, s1, mu2, s2)
     assert np.isfinite(got)
-    assert got == pytest.approx(_fid_by_eigh(mu1, s1, mu2, s2), abs=1e-5)
+    assert got == pytest.approx(_fid_by_sqrtm(mu1, s1, mu2, s2), abs=1e-5)
 
 
-def test_fid_eps_fallback_when_sqrtm_is_not_finite(monkeypatch, caplog):
-    # Older SciPy returns inf/nan for singular products; the first call is made to do so here.
+def test_fid_of_float32_features_at_inception_width_matches_sqrtm():
+    # Features as the Inception evaluator makes them: float32, 2048 wide; fewer samples than
+    # features on one side (a singular covariance, where pytorch-fid may retry with an offset).
     rng = np.random.default_rng(6)
-    mu1, s1 = feature_statistics(rng.normal(size=(5, 12)))
-    mu2, s2 = feature_statistics(rng.normal(size=(5, 12)))
-    real_sqrtm, calls = metrics._sqrtm, []
-
-    def flaky_sqrtm(a):
-        calls.append(a)
-        return np.full_like(a, np.nan) if len(calls) == 1 else real_sqrtm(a)
-
-    monkeypatch.setattr(metrics, "_sqrtm", flaky_sqrtm)
-    eps = 1e-2
-    with caplog.at_level(logging.WARNING):
-        got = frechet_distance(mu1, s1, mu2, s2, eps=eps)
-    assert len(calls) == 2
-    offset = eps * np.eye(12)
-    np.testing.assert_allclose(calls[1], (s1 + offset) @ (s2 + offset))
-    assert "adding 0.01 to the diagonal" in caplog.text
-    # The trace terms keep the original covariances; only the square root sees eps.
-    w = np.sqrt(np.clip(np.linalg.eigvals((s1 + offset) @ (s2 + offset)).real, 0, None)).sum()
-    expected = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * w
-    assert got == pytest.approx(expected, rel=1e-6)
+    mix = rng.normal(size=(256, 256)).astype(np.float32) / 16
+    x = rng.normal(size=(600, 256)).astype(np.float32) @ mix
+    y = rng.normal(size=(200, 256)).astype(np.float32) @ mix + 0.05
+    (mu1, s1), (mu2, s2) = feature_statistics(x), feature_statistics(y)
+    assert np.linalg.matrix_rank(s2) < 256
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(_fid_by_sqrtm(mu1, s1, mu2, s2),
+                                                               rel=1e-6)
 
 
-def test_fid_large_imaginary_component_raises():
-    with pytest.raises(ValueError, match="imaginary component"):
-        frechet_distance(np.zeros(2), np.diag([1.0, -1.0]), np.zeros(2), np.eye(2))
+@pytest.mark.parametrize("bad", [np.diag([1.0, -1.0]), np.array([[1.0, 0.5], [0.0, 1.0]])])
+def test_fid_of_an_invalid_covariance_raises(bad):
+    with pytest.raises(ValueError, match="not positive semi-definite|not symmetric"):
+        frechet_distance(np.zeros(2), bad, np.zeros(2), np.eye(2))
+    with pytest.raises(ValueError, match="sigma2"):
+        frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), bad)
 
 
 @pytest.mark.parametrize("shapes", [((3,), (3, 3), (4,), (3, 3)), ((3,), (3, 3), (3,), (4, 4)),

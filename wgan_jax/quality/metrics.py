@@ -1,4 +1,4 @@
-"""Image-quality metric formulas on extracted features, in float64 numpy/scipy.
+"""Image-quality metric formulas on extracted features, in float64 numpy.
 
 Each follows a reference implementation so that numbers are comparable with published ones:
 
@@ -11,20 +11,10 @@ Each follows a reference implementation so that numbers are comparable with publ
 from __future__ import annotations
 
 import numpy as np
-import scipy
-import scipy.linalg
-from absl import logging
 
-_IMAG_ATOL = 1e-3  # pytorch-fid's tolerance on the imaginary part of sqrtm's diagonal
-# SciPy 1.16 deprecated sqrtm's `disp` (removed in 1.18); without it, sqrtm already returns the
-# matrix alone and prints nothing, which is what `disp=False` + `[0]` gave before.
-_SQRTM_HAS_DISP = tuple(int(p) for p in scipy.__version__.split(".")[:2]) < (1, 16)
-
-
-def _sqrtm(a: np.ndarray) -> np.ndarray:
-    if _SQRTM_HAS_DISP:
-        return scipy.linalg.sqrtm(a, disp=False)[0]
-    return scipy.linalg.sqrtm(a)
+# How negative an eigenvalue may be, relative to the largest, before a covariance is not
+# positive semi-definite: round-off of a rank-deficient float64 covariance stays near 1e-13.
+_PSD_RTOL = 1e-6
 
 
 def _as_features(x, name: str) -> np.ndarray:
@@ -51,14 +41,17 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
-def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
-    """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2), as pytorch-fid computes it:
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2), the value pytorch-fid computes:
 
     ||mu1 - mu2||^2 + tr(sigma1) + tr(sigma2) - 2 tr(sqrtm(sigma1 sigma2)).
 
-    If sqrtm is not finite (a singular product), it is retried with `eps` added to both
-    diagonals (logged). Imaginary parts of sqrtm up to 1e-3 on the diagonal are round-off and
-    dropped; larger ones raise ValueError.
+    The trace of the square root is the sum of the square roots of the eigenvalues of
+    sigma1 sigma2, which are those of the symmetric s sigma2 s with s = sigma1^(1/2): two
+    symmetric eigendecompositions instead of pytorch-fid's general sqrtm (6 s against 27 s at
+    2048 x 2048 on 2 AMD Zen 1 cores), equal to it to round-off (1e-13 relative there), and
+    finite for singular covariances (fewer samples than features) without pytorch-fid's retry
+    with an offset. Covariances that are not symmetric positive semi-definite raise ValueError.
     """
     mu1 = np.atleast_1d(np.asarray(mu1, np.float64))
     mu2 = np.atleast_1d(np.asarray(mu2, np.float64))
@@ -71,22 +64,28 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     for name, sigma in (("sigma1", sigma1), ("sigma2", sigma2)):
         if sigma.shape != (d, d):
             raise ValueError(f"{name} must be ({d}, {d}) to match the means, got {sigma.shape}")
-
+    w1, v1 = np.linalg.eigh(_symmetric(sigma1, "sigma1"))
+    _check_psd(w1, "sigma1")
+    _check_psd(np.linalg.eigvalsh(_symmetric(sigma2, "sigma2")), "sigma2")
+    root1 = (v1 * np.sqrt(np.clip(w1, 0, None))) @ v1.T
+    inner = root1 @ sigma2 @ root1
+    trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2), 0, None)).sum()
     diff = mu1 - mu2
-    covmean = _sqrtm(sigma1 @ sigma2)
-    if not np.all(np.isfinite(covmean)):
-        logging.warning("frechet_distance: sqrtm(sigma1 @ sigma2) is not finite (singular "
-                        "product); adding %g to the diagonal of both covariances", eps)
-        offset = np.eye(d) * eps
-        covmean = _sqrtm((sigma1 + offset) @ (sigma2 + offset))
-    if np.iscomplexobj(covmean):
-        if not np.allclose(np.diagonal(covmean).imag, 0, atol=_IMAG_ATOL):
-            worst = np.max(np.abs(covmean.imag))
-            raise ValueError(f"sqrtm(sigma1 @ sigma2) has an imaginary component of {worst:.3g}: "
-                             "the covariances are not valid (not symmetric positive "
-                             "semi-definite) or too ill-conditioned; use more samples")
-        covmean = covmean.real
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt)
+
+
+def _symmetric(sigma: np.ndarray, name: str) -> np.ndarray:
+    scale = max(float(np.max(np.abs(sigma))), 1e-300)
+    if np.max(np.abs(sigma - sigma.T)) > 1e-8 * scale:
+        raise ValueError(f"{name} is not symmetric: not a covariance matrix")
+    return sigma
+
+
+def _check_psd(eigenvalues: np.ndarray, name: str) -> None:
+    top = max(float(np.max(np.abs(eigenvalues))), 1e-300)
+    if float(np.min(eigenvalues)) < -_PSD_RTOL * top:
+        raise ValueError(f"{name} is not positive semi-definite (eigenvalue "
+                         f"{float(np.min(eigenvalues)):.3g}): not a valid covariance matrix")
 
 
 def _polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
