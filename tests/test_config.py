@@ -47,6 +47,8 @@ def test_compilation_cache_dir_that_is_a_file_is_refused(tmp_path):
     ("shuffle_buffer", 0),
     ("ema_decay", 1.0), ("clip_value", -0.01), ("optimizer.lr_schedule", "cosine"),
     ("model.conv_impl", "cudnn"), ("model.toy_depth", 0), ("label_flip_prob", 0.6),
+    ("gp_weight", float("inf")), ("clip_value", float("nan")),
+    ("optimizer.learning_rate", float("inf")),
 ])
 def test_more_bad_config_values_name_their_field(field, value):
     with pytest.raises(ConfigError, match=f"config.{field}="):

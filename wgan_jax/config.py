@@ -5,6 +5,7 @@ generator update).
 """
 from __future__ import annotations
 
+import math
 import os
 
 import ml_collections
@@ -253,12 +254,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
         _fail("compute_dtype", config.compute_dtype, f"choose one of {COMPUTE_DTYPES}")
     if config.loss not in LOSSES:
         _fail("loss", config.loss, f"choose one of {tuple(LOSSES)}")
-    if not config.gp_weight >= 0:
-        _fail("gp_weight", config.gp_weight, "the penalty weight lambda must be >= 0")
+    if not 0 <= config.gp_weight < math.inf:
+        _fail("gp_weight", config.gp_weight, "the penalty weight lambda must be finite and >= 0")
     for f in ("hold_wait_seconds", "hold_stale_seconds"):
         if not config[f] >= 0:
             _fail(f, config[f], "must be >= 0 seconds")
-    if not config.clip_value >= 0:
+    if not 0 <= config.clip_value < math.inf:
         _fail("clip_value", config.clip_value, "must be > 0 to clip, or 0 for no clipping")
     if config.gp_weight > 0 and m.critic_norm == "batch":
         _fail("model.critic_norm", "batch",
@@ -275,8 +276,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
     o = config.optimizer
     if o.name not in OPTIMIZERS:
         _fail("optimizer.name", o.name, f"choose one of {OPTIMIZERS}")
-    if not o.learning_rate > 0:
-        _fail("optimizer.learning_rate", o.learning_rate, "must be > 0")
+    if not 0 < o.learning_rate < math.inf:
+        _fail("optimizer.learning_rate", o.learning_rate, "must be finite and > 0")
     if o.lr_schedule not in SCHEDULES:
         _fail("optimizer.lr_schedule", o.lr_schedule, f"choose one of {SCHEDULES}")
     for f in ("b1", "b2", "rms_decay"):
