@@ -104,3 +104,24 @@ def test_toy_and_w1_critic_evaluators_in_the_registry(toy_method):
     assert set(out) == {"w1_heldout", "w1_heldout_stderr"}
     assert np.isfinite(out["w1_heldout"]) and out["w1_heldout_stderr"] > 0
     assert w1_ev.run(state) == out  # fixed seeds: the same estimate for the same generator
+
+
+def test_widened_mixture_w1_is_pinned_by_a_coupling_and_a_witness():
+    from wgan_jax.experiments import fresh_critic_check as check
+    for target in (0.05, 0.15):
+        s2, lower, upper = check.widened_w1(target, n=50_000)
+        assert upper == pytest.approx(target, rel=1e-12)
+        assert lower <= upper * 1.01 and lower >= 0.98 * upper, (lower, upper)
+    # Widened past half the modes' spacing the mode-by-mode coupling is no longer optimal.
+    _, lower, upper = check.widened_w1(0.3, n=50_000)
+    assert lower < 0.9 * upper
+
+
+def test_fresh_critic_check_runs_and_prints_its_table(capsys):
+    from wgan_jax.experiments import fresh_critic_check as check
+    check.main(["--hidden", "16", "--steps", "30", "--learning_rate", "1e-3", "--batch_size",
+                "32", "--one_sided", "--targets", "0.15", "--num_samples", "400"])
+    out = capsys.readouterr().out
+    assert "one-sided penalty" in out and "| W1 (bounds) |" in out
+    row = out.strip().splitlines()[-1]
+    assert row.startswith("| 0.14") and row.endswith("% |"), row

@@ -43,6 +43,7 @@ class CriticTraining:
     b1: float = 0.5
     b2: float = 0.9
     gp_weight: float = 10.0
+    one_sided: bool = False  # penalise only gradient norms above 1 (Petzka et al. 2018)
 
 
 def make_fit(models: Models, training: CriticTraining, draw_real: Draw, draw_fake: Draw):
@@ -70,7 +71,7 @@ def make_fit(models: Models, training: CriticTraining, draw_real: Draw, draw_fak
                 d_real, d_fake = d[:t.batch_size], d[t.batch_size:]
                 gp, _ = penalties.gradient_penalty(
                     lambda x: apply_critic(models, p, new_vars, x, False)[0], real, fake, eps,
-                    weight=t.gp_weight)
+                    weight=t.gp_weight, one_sided=t.one_sided)
                 return losses.wgan_critic_loss(d_real, d_fake) + gp, (
                     new_vars, jnp.mean(d_real) - jnp.mean(d_fake))
 
@@ -171,6 +172,7 @@ def _defaults() -> ml_collections.ConfigDict:
     b.learning_rate = CriticTraining.learning_rate
     b.b1, b.b2 = CriticTraining.b1, CriticTraining.b2
     b.gp_weight = CriticTraining.gp_weight
+    b.one_sided = CriticTraining.one_sided
     b.seed = 0
     b.num_samples = 2000  # test reals and generated samples behind the estimate
     b.train_samples = 10_000  # image data: the first N training images the critic trains on
@@ -205,7 +207,8 @@ def _build(config, method, networks) -> W1CriticEvaluator:
     b = config.eval.w1_critic
     training = CriticTraining(steps=b.steps, batch_size=b.batch_size,
                               learning_rate=float(b.learning_rate), b1=float(b.b1),
-                              b2=float(b.b2), gp_weight=float(b.gp_weight))
+                              b2=float(b.b2), gp_weight=float(b.gp_weight),
+                              one_sided=bool(b.one_sided))
     return W1CriticEvaluator(
         networks, method.dataset, fresh_critic_models(method, b.arch, b.critic_norm),
         every_steps=b.every_steps, seed=b.seed, training=training,
