@@ -133,6 +133,7 @@ def main(argv):
     from wgan_jax import errors, supervisor
     workdir = FLAGS.workdir or os.path.join(
         "runs", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
+    supervisor.die_with_parent()
     if supervisor.wanted(FLAGS.coordinator_address):
         # Multi-process: train in a child, so that a peer's death ends in one line here.
         argv = sys.argv if FLAGS.workdir else [*sys.argv, f"--workdir={workdir}"]

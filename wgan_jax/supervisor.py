@@ -23,6 +23,7 @@ import sys
 from wgan_jax.errors import EXIT_USER
 
 CHILD_ENV = "WGAN_JAX_TRAINING_CHILD"
+PARENT_ENV = "WGAN_JAX_TRAINING_PARENT"  # the watching parent's pid
 
 # The coordination service's fatal report, as jax 0.10-0.12 print it: glog lines (E/F, date,
 # time, thread, file:line]) from its service, its agent or jax's client, e.g.
@@ -54,13 +55,19 @@ def wanted(coordinator_address: str | None) -> bool:
     return coordinator_address is not None or cluster_detected()
 
 
-def _die_with_parent() -> None:
-    # Runs in the child before exec: SIGKILL when the parent dies (Linux), so that killing the
-    # process a user or scheduler knows ends the training too, as it did without a parent.
+def die_with_parent() -> None:
+    """In the training child: be killed (SIGKILL) when the watching parent dies (Linux), so that
+    killing the process a user or scheduler knows ends the training too, as it did without a
+    parent. Set here rather than between fork and exec, where threads make it unsafe."""
+    parent = os.environ.get(PARENT_ENV)
+    if os.environ.get(CHILD_ENV) != "1" or not parent:
+        return
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        pass
+        return
+    if os.getppid() != int(parent):  # the parent died before the line above
+        os._exit(128 + signal.SIGKILL)
 
 
 def peer_lost_message(report: list[str], process_id: int | None, address: str | None) -> str:
@@ -84,9 +91,9 @@ def peer_lost_message(report: list[str], process_id: int | None, address: str | 
 def run(argv: list[str], process_id: int | None = None,
         coordinator_address: str | None = None) -> int:
     """Run `argv` (this `run.py` command) as the training child; return the exit status."""
-    env = dict(os.environ, **{CHILD_ENV: "1"})
+    env = dict(os.environ, **{CHILD_ENV: "1", PARENT_ENV: str(os.getpid())})
     proc = subprocess.Popen([sys.executable, *argv], env=env, stderr=subprocess.PIPE,
-                            process_group=0, preexec_fn=_die_with_parent)
+                            process_group=0)
 
     def forward(signum, frame):  # noqa: ARG001 (signal handler signature)
         if proc.poll() is None:
