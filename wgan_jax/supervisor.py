@@ -5,7 +5,8 @@ coordination service ends the others from C++ once the missed heartbeats pass
 `--distributed_timeout_s`: an abort (status 134) with a fatal log and a stack trace, raised in a
 thread Python cannot reach. So `run.py` trains in a child process and watches it: the child's
 stderr is relayed line by line until the coordination service's fatal report starts, and then
-the parent prints one `error:` line and exits 2.
+the parent prints one `error:` line and exits 2. (When a collective with the dead peer fails
+first, the child says it in one line itself: `errors.lost_peer`.)
 
 Signals sent to the parent (SIGTERM from a scheduler, Ctrl-C) are passed on to the child, which
 saves and stops as usual. The child has its own process group, so that a terminal's Ctrl-C
@@ -25,7 +26,7 @@ from wgan_jax.errors import EXIT_USER
 CHILD_ENV = "WGAN_JAX_TRAINING_CHILD"
 PARENT_ENV = "WGAN_JAX_TRAINING_PARENT"  # the watching parent's pid
 
-# The coordination service's fatal report, as jax 0.10-0.12 print it: glog lines (E/F, date,
+# The coordination service's fatal report, as jax 0.10-0.12 print it: glog lines (W/E/F, date,
 # time, thread, file:line]) from its service, its agent or jax's client, e.g.
 #   E1203 16:59:12.551991 22635 coordination_service.cc:1549] ... UNAVAILABLE: The following
 #   tasks are unhealthy (stopped sending heartbeats):\n1\n...
