@@ -10,7 +10,15 @@ import sys
 import time
 
 import pytest
-from test_preemption import REPO, free_port, restored, run_py_cmd, subprocess_env, tiny
+from test_preemption import (
+    REPO,
+    free_port,
+    restored,
+    run_py_cmd,
+    subprocess_env,
+    tiny,
+    wait_for_line,
+)
 
 from wgan_jax import checkpoint, errors, train
 from wgan_jax.method import Method
@@ -226,25 +234,11 @@ def _start(workdir):
                             stderr=subprocess.STDOUT, text=True)
 
 
-def _wait_for(proc, text, timeout):
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if text in line:
-            return seen
-    proc.kill()
-    pytest.fail(f"no {text!r} within {timeout} s:\n{''.join(seen)[-3000:]}")
-
-
 def test_ctrl_c_saves_like_sigterm_and_a_second_one_stops_at_once(tmp_path):
     once, twice = tmp_path / "once", tmp_path / "twice"
     proc = _start(once)
     try:
-        _wait_for(proc, "done in", TIMEOUT)  # the first step: compiled, training
+        wait_for_line(proc, "done in", TIMEOUT)  # the first step: compiled, training
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=TIMEOUT)
     finally:
@@ -257,9 +251,9 @@ def test_ctrl_c_saves_like_sigterm_and_a_second_one_stops_at_once(tmp_path):
 
     proc = _start(twice)
     try:
-        _wait_for(proc, "done in", TIMEOUT)
+        wait_for_line(proc, "done in", TIMEOUT)
         proc.send_signal(signal.SIGINT)
-        _wait_for(proc, "press Ctrl-C again", 60)
+        wait_for_line(proc, "press Ctrl-C again", 60)
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:

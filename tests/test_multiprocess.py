@@ -7,8 +7,16 @@ import time
 
 import jax
 import numpy as np
-import pytest
-from test_preemption import REPO, finish, free_port, restored, run_py_cmd, subprocess_env, tiny
+from test_preemption import (
+    REPO,
+    finish,
+    free_port,
+    restored,
+    run_py_cmd,
+    subprocess_env,
+    tiny,
+    wait_for_line,
+)
 
 from wgan_jax import checkpoint, errors, train
 
@@ -60,25 +68,12 @@ def _start_two(workdir, port):
                              stderr=subprocess.STDOUT, text=True) for i in range(2)]
 
 
-def _read_until(proc, text, timeout=180):
-    """Lines of `proc` up to the first containing `text` (fails after `timeout` s)."""
-    deadline, seen = time.monotonic() + timeout, []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if text in line:
-            return seen
-    pytest.fail(f"no {text!r} within {timeout} s:\n{''.join(seen)[-3000:]}")
-
-
 def test_ctrl_c_saves_together_and_a_killed_process_ends_the_other_in_one_line(tmp_path):
     run = tmp_path / "run"
     procs = _start_two(run, free_port())
     try:
         for p in procs:
-            _read_until(p, "done in")  # the first step: compiled and training together
+            wait_for_line(p, "done in", 180)  # the first step: compiled and training together
         for p in procs:  # Ctrl-C reaches run.py, which passes it to its training process
             p.send_signal(signal.SIGINT)
         results = [finish(p, timeout=120) for p in procs]
@@ -97,7 +92,7 @@ def test_ctrl_c_saves_together_and_a_killed_process_ends_the_other_in_one_line(t
     procs = _start_two(run, free_port())
     try:
         for p in procs:
-            _read_until(p, "done in")
+            wait_for_line(p, "done in", 180)
         t0 = time.monotonic()
         procs[1].kill()
         procs[1].communicate()

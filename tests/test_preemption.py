@@ -64,6 +64,22 @@ def finish(proc, timeout):
     return proc.returncode, out
 
 
+def wait_for_line(proc, text, timeout):
+    """Lines of `proc`'s output up to the first containing `text`; `proc` is killed and the
+    test fails if none comes within `timeout` s."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if text in line:
+            return seen
+    proc.kill()
+    pytest.fail(f"no {text!r} within {timeout} s:\n{''.join(seen)[-3000:]}")
+
+
 def restored(config, workdir):
     mngr = checkpoint.manager(os.path.join(workdir, "checkpoints"))
     return checkpoint.restore_latest(mngr, Method.from_config(config).init_state())
