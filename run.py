@@ -146,18 +146,13 @@ def main(argv):
               errors.EXIT_SECOND_INTERRUPT)
     except Exception as e:  # noqa: BLE001 (the table decides; bugs are re-raised)
         failed_write = errors.write_failure(e, workdir)
-        if failed_write is not None:
-            # Orbax's background threads of the failed save would print their own errors and
-            # tracebacks at interpreter shutdown; nothing more can be written anyway.
-            try:
-                _fail(str(failed_write), errors.EXIT_USER)
-            finally:
-                os._exit(errors.EXIT_USER)
         lost = errors.lost_peer(e)
-        if lost is not None:
-            # jax's shutdown would wait for the dead peer, or abort on its missed heartbeats
+        if failed_write is not None or lost is not None:
+            # Skip the interpreter's shutdown: after a failed save Orbax's background threads
+            # would print their own errors and tracebacks, and with a dead peer jax's shutdown
+            # would wait for it or abort on its missed heartbeats.
             try:
-                _fail(lost, errors.EXIT_USER)
+                _fail(str(failed_write) if failed_write is not None else lost, errors.EXIT_USER)
             finally:
                 os._exit(errors.EXIT_USER)
         status = errors.exit_status(e)
