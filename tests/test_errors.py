@@ -5,6 +5,7 @@ import errno
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from test_preemption import (
     wait_for_line,
 )
 
-from wgan_jax import checkpoint, errors, train
+from wgan_jax import checkpoint, errors, train, workdir
 from wgan_jax.method import Method
 
 TIMEOUT = 180  # s, per subprocess; a row that hangs fails instead of blocking the suite
@@ -89,11 +90,49 @@ def test_bad_input_one_line_and_the_run_directory_is_unchanged(finished, name, e
     assert snapshot(finished) == before, name
 
 
+def test_a_live_run_holding_the_workdir_is_named(finished, tmp_path):
+    held = tmp_path / "held"
+    shutil.copytree(finished, held)
+    hold = workdir.Hold(str(held), wait=0).acquire()  # this test process is the live run
+    try:
+        before = snapshot(held)
+        r = run(base_cmd(held, "--config.hold_wait_seconds=0"))
+        assert_one_error(r, 2, f"pid {os.getpid()} on host {socket.gethostname()}")
+        after = snapshot(held)
+    finally:
+        hold.release()
+    # (the hold's own file is refreshed by its heartbeat; nothing else may change)
+    assert {k: v for k, v in after.items() if k != workdir.LOCK_NAME} == {
+        k: v for k, v in before.items() if k != workdir.LOCK_NAME}
+
+
+def test_a_damaged_newest_checkpoint_is_refused_in_one_line(finished, tmp_path):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(finished, damaged)
+    largest = max((p for p in (damaged / "checkpoints" / "2").rglob("*") if p.is_file()),
+                  key=lambda p: p.stat().st_size)
+    data = bytearray(largest.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    largest.write_bytes(bytes(data))
+    before = snapshot(damaged)
+    r = run(run_py_cmd(damaged, steps=4, every=2))
+    assert_one_error(r, 2, "checkpoint of step 2", "damaged", "no older checkpoint")
+    assert snapshot(damaged) == before
+
+
+def test_rerun_of_a_finished_run_changes_nothing(finished):
+    before = snapshot(finished)
+    r = run(base_cmd(finished))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "complete at step 2" in r.stderr and "error:" not in r.stderr, r.stderr[-3000:]
+    assert snapshot(finished) == before
+
+
 def test_workdir_that_cannot_be_created(tmp_path):
     f = tmp_path / "file"
     f.write_text("keep me")
-    for workdir, fragment in [(f, "is not a directory"), ("/proc/wgan_run", "/proc/wgan_run")]:
-        assert_one_error(run(base_cmd(workdir)), 2, fragment)
+    for wd, fragment in [(f, "is not a directory"), ("/proc/wgan_run", "/proc/wgan_run")]:
+        assert_one_error(run(base_cmd(wd)), 2, fragment)
     assert f.read_text() == "keep me"
 
 
@@ -320,5 +359,80 @@ def test_a_lost_peer_is_named_in_one_line():
     line = errors.lost_peer(gloo)
     assert line.startswith("process 0 stopped: another process of this 1-process run"), line
     assert "Gloo all-reduce failed" in line
+    # A barrier a live process missed (jax 0.10's words; 0.12 names tasks /job:.../task:N),
+    # wrapped as Orbax and checkpoint.py wrap it: the innermost message is read.
+    for name in ("2", "/job:jax_worker/replica:0/task:2"):
+        barrier = RuntimeError(
+            "DEADLINE_EXCEEDED: Barrier timed out. Id: _async_write_complete.7::0. This usually "
+            "happens because a task triggered the barrier too early or too slowly.\n# of tasks "
+            "that reached the barrier: 2/3.\nThe first task at the barrier: 0. Some timed out "
+            f"task names:\n{name}\n\n\nRPC: /xla.coordination.CoordinationService/Barrier")
+        try:
+            try:
+                raise TimeoutError("Timed out while waiting for async_write_complete barrier.") \
+                    from barrier
+            except TimeoutError as e:
+                raise checkpoint.CheckpointError("the save failed: JaxRuntimeError: "
+                                                 "DEADLINE_EXCEEDED: Barrier timed out.") from e
+        except checkpoint.CheckpointError as e:
+            line = errors.lost_peer(e)
+        assert line.startswith("process 0 stopped: process 2 of this 1-process run did not reach "
+                               "the barrier _async_write_complete.7 in time (DEADLINE_EXCEEDED: "
+                               "barrier timed out, 2/3 processes reached it); if it is still "
+                               "running"), line
     assert errors.lost_peer(RuntimeError("shapes do not match")) is None
     assert errors.lost_peer(ValueError("Connection reset by peer")) is None  # not a runtime one
+
+
+# Each row of README's "When things go wrong" table (by the start of its first cell) and the
+# tests that run it as a subprocess: run.py processes, or 2 of them for the multi-process rows.
+_FLAGS = "test_errors.py::test_bad_input_one_line_and_the_run_directory_is_unchanged"
+_KILLED = ("test_multiprocess.py::"
+           "test_ctrl_c_saves_together_and_a_killed_process_ends_the_other_in_one_line")
+_CTRL_C = "test_errors.py::test_ctrl_c_saves_like_sigterm_and_a_second_one_stops_at_once"
+README_ROWS = {
+    "config file missing": [_FLAGS],
+    "config field typo": [_FLAGS],
+    "flag of the wrong type": [_FLAGS],
+    "invalid config value": [_FLAGS],
+    "`--workdir` that is a file": ["test_errors.py::test_workdir_that_cannot_be_created",
+                                   "test_errors.py::test_workdir_on_a_read_only_filesystem",
+                                   "test_errors.py::test_workdir_on_an_unreachable_object_store"],
+    "another live run holds": ["test_errors.py::test_a_live_run_holding_the_workdir_is_named"],
+    "data set, classifier": [
+        "test_errors.py::test_missing_data_set_names_the_path_and_how_to_get_it"],
+    "resume with a config": [_FLAGS],
+    "newest checkpoint damaged": [
+        "test_errors.py::test_a_damaged_newest_checkpoint_is_refused_in_one_line"],
+    "disk full": [
+        "test_errors.py::test_disk_full_keeps_the_last_checkpoint_and_a_rerun_resumes",
+        "test_errors.py::test_injected_write_error_names_the_path_and_keeps_the_checkpoint"],
+    "coordinator unreachable": [
+        "test_errors.py::test_coordinator_that_never_comes_up_gives_up_in_time"],
+    "a process of a multi-process run dies": [_KILLED],
+    "a process of a multi-process run is alive": [
+        "test_multiprocess.py::test_a_barrier_a_live_process_misses_names_it_and_the_coordinator"],
+    "the run diverges": ["test_errors.py::test_diverged_run_exits_3_with_one_line"],
+    "rerun of a finished run": ["test_errors.py::test_rerun_of_a_finished_run_changes_nothing"],
+    "SIGTERM (preemption) or one Ctrl-C": [
+        _CTRL_C, "test_preemption.py::test_sigterm_saves_exits_0_and_resume_is_bit_identical",
+        _KILLED],
+    "second Ctrl-C": [_CTRL_C],
+    "`python -m wgan_jax.score": [
+        "test_errors.py::test_score_images_folder_with_a_file_that_is_not_an_image"],
+}
+
+
+def test_every_row_of_the_readme_table_has_its_subprocess_test():
+    with open(os.path.join(REPO, "README.md")) as f:
+        section = f.read().split("## When things go wrong", 1)[1].split("\n## ", 1)[0]
+    rows = [ln.split("|")[1].strip() for ln in section.splitlines()
+            if ln.startswith("| ") and not ln.startswith("| failure") and "---" not in ln]
+    assert len(rows) >= 15, rows
+    for row in rows:
+        keys = [k for k in README_ROWS if row.startswith(k)]
+        assert keys, f"README row without a test here: {row!r}"
+        for test in README_ROWS[keys[0]]:
+            path, name = test.split("::")
+            with open(os.path.join(REPO, "tests", path)) as f:
+                assert f"\ndef {name}(" in f.read(), test

@@ -1,8 +1,10 @@
 """The real training loop as 2 processes x 2 CPU devices: against 1 process x 4 devices, Ctrl-C,
 and a process killed mid-run."""
 import os
+import re
 import signal
 import subprocess
+import sys
 import time
 
 import jax
@@ -112,3 +114,55 @@ def test_ctrl_c_saves_together_and_a_killed_process_ends_the_other_in_one_line(t
     assert "resume from the last complete checkpoint" in lines[0]
     assert "Traceback" not in out and "Check failure" not in out and "Fatal" not in out
     assert checkpoint.manager(str(run / "checkpoints")).all_steps() == [saved]
+
+
+# Process 1 stays alive (its heartbeats go on) but its storage is slow: it reaches the barrier
+# after writing its part of the checkpoint too late.
+_SLOW_PEER = """
+import sys, time
+import jax, numpy as np
+from wgan_jax import checkpoint, distributed, errors
+me, port, workdir = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+distributed.initialize(f"localhost:{port}", 2, me, timeout_s=2)
+checkpoint.SAVE_TIMEOUT_S = 1.0  # the save's barriers then give up after 1 + 2 s
+if me == 1:
+    record = jax.monitoring.record_scalar
+    def slow_storage(key, *args, **kwargs):  # Orbax's save thread, just before its barrier
+        if key.endswith("commit_future_count"):
+            time.sleep(30)
+        return record(key, *args, **kwargs)
+    jax.monitoring.record_scalar = slow_storage
+mngr = checkpoint.manager(workdir)
+try:
+    checkpoint.save(mngr, 1, {"w": np.zeros(3, np.float32)})
+    checkpoint.wait(mngr)
+except Exception as e:
+    print("error:", errors.lost_peer(e), flush=True)
+    import os; os._exit(errors.EXIT_USER)
+"""
+
+
+def test_a_barrier_a_live_process_misses_names_it_and_the_coordinator(tmp_path):
+    script = tmp_path / "slow_peer.py"
+    script.write_text(_SLOW_PEER)
+    port = free_port()
+    procs = [subprocess.Popen([sys.executable, str(script), str(i), str(port),
+                               str(tmp_path / "ckpt")], cwd=REPO,
+                              env=dict(subprocess_env(devices=1), PYTHONPATH=REPO),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for i in range(2)]
+    try:
+        rc, out = finish(procs[0], timeout=60)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    assert rc == errors.EXIT_USER, out[-3000:]
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("error:")]
+    # (which of the save's barriers it is depends on timing)
+    assert re.match(r"error: process 0 stopped: process 1 of this 2-process run did not reach "
+                    r"the barrier \S+ in time \(", line), line
+    assert f"coordinator localhost:{port}: DEADLINE_EXCEEDED" in line, line
+    assert "1/2 processes reached it" in line and "--distributed_timeout_s" in line, line
+    assert not os.path.exists(tmp_path / "ckpt" / "1")

@@ -36,6 +36,17 @@ def timeout_s() -> float:
     return _timeout_s
 
 
+def coordinator_address() -> str | None:
+    """host:port of the running distributed runtime's coordinator; None without one."""
+    from jax._src import distributed as jax_distributed  # jax keeps it nowhere public
+    return getattr(jax_distributed.global_state, "coordinator_address", None)
+
+
+def process_index_and_count() -> tuple[int, int]:
+    """(this process's index, the number of processes)."""
+    return jax.process_index(), jax.process_count()
+
+
 class LayoutError(ValueError):
     """The process layout flags are incomplete or inconsistent."""
 

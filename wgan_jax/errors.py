@@ -162,13 +162,51 @@ _PEER_FAILURE = re.compile(
 
 def lost_peer(exc: BaseException) -> str | None:
     """The one line for `exc` if it is a multi-process run's collective or barrier failing
-    because another process died or stopped answering; None otherwise."""
-    for e in _chain(exc):
-        if isinstance(e, RuntimeError) and _PEER_FAILURE.search(str(e)):
-            first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "")
-            import jax  # already imported by the run that raised `e`
-            return (f"process {jax.process_index()} stopped: another process of this "
-                    f"{jax.process_count()}-process run died or stopped answering ({first[:200]})"
-                    "; start every process again with the same command: they resume from the "
-                    "last complete checkpoint")
-    return None
+    because another process died, stopped answering or did not arrive in time; None otherwise.
+    It names the processes the coordination service reports missing and the coordinator."""
+    # The innermost match: wrappers (CheckpointError, TimeoutError) keep only its first line.
+    found = [e for e in _chain(exc)
+             if isinstance(e, RuntimeError) and _PEER_FAILURE.search(str(e))]
+    if not found:
+        return None
+    text = str(found[-1])
+    from wgan_jax import distributed  # jax is imported by the run that raised it
+    me, count = distributed.process_index_and_count()
+    address = distributed.coordinator_address()
+    where = f"coordinator {address}: " if address else ""
+    missing = sorted(set(_missing_tasks(text)) - {me})
+    again = ("start every process again with the same command: they resume from the last "
+             "complete checkpoint")
+    barrier = _BARRIER_ID.search(text)
+    if barrier and missing:
+        reached = _BARRIER_REACHED.search(text)
+        reached = f", {reached.group(1)} processes reached it" if reached else ""
+        return (f"process {me} stopped: {_names(missing)} of this {count}-process run did not "
+                f"reach the barrier {barrier.group(1)} in time ({where}DEADLINE_EXCEEDED: "
+                f"barrier timed out{reached}); if it is still running it is slower than "
+                f"--distributed_timeout_s allows (raise the flag), otherwise {again}")
+    first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    who = _names(missing) if missing else "another process"
+    return (f"process {me} stopped: {who} of this {count}-process run died or stopped "
+            f"answering ({where}{first[:200]}); {again}")
+
+
+# The coordination service's words for the tasks it gave up on, as jax 0.10-0.12 write them:
+# "Some timed out task names:\n1" or "...:\n/job:jax_worker/replica:0/task:1", "The following
+# tasks are unhealthy (stopped sending heartbeats):\n1".
+_MISSING_LIST = re.compile(r"(?:timed out task names|tasks are unhealthy[^:]*):(.*?)(?:\n\s*\n|$)",
+                           re.IGNORECASE | re.DOTALL)
+TASK_NAME = re.compile(r"^(?:/job:\w+/replica:\d+/task:)?(\d+),?$")
+_BARRIER_ID = re.compile(r"Barrier timed out\. Id: (\S+?)(?:::\d+)?\.\s")
+_BARRIER_REACHED = re.compile(r"tasks that reached the barrier: (\d+/\d+)")
+
+
+def _missing_tasks(text: str) -> list[int]:
+    m = _MISSING_LIST.search(text)
+    if not m:
+        return []
+    return [int(t.group(1)) for tok in m.group(1).split() if (t := TASK_NAME.match(tok))]
+
+
+def _names(ids: list[int]) -> str:
+    return ("process " if len(ids) == 1 else "processes ") + ", ".join(map(str, ids))

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 
-from wgan_jax.errors import EXIT_USER
+from wgan_jax.errors import EXIT_USER, TASK_NAME
 
 CHILD_ENV = "WGAN_JAX_TRAINING_CHILD"
 PARENT_ENV = "WGAN_JAX_TRAINING_PARENT"  # the watching parent's pid
@@ -36,7 +36,6 @@ _REPORT_START = re.compile(r"^[WEF]\d{4} [\d:.]+ +\d+ "
                            r"(coordination\w*|client|preemption_sync_manager)\.(cc|h):\d+\] ")
 _STATUS = re.compile(r"\b(UNAVAILABLE|DEADLINE_EXCEEDED|INTERNAL|ABORTED|CANCELLED|NOT_FOUND|"
                      r"FAILED_PRECONDITION): ([^\[]*)")
-_TASK = re.compile(r"^\s*(?:/job:\w+/replica:\d+/task:)?(\d+)\s*$")
 
 
 def cluster_detected() -> bool:
@@ -73,7 +72,7 @@ def die_with_parent() -> None:
 
 def peer_lost_message(report: list[str], process_id: int | None, address: str | None) -> str:
     """The one line for a child the coordination service ended; `report`: its fatal log."""
-    tasks = sorted({int(m.group(1)) for ln in report if (m := _TASK.match(ln))}
+    tasks = sorted({int(m.group(1)) for ln in report if (m := TASK_NAME.match(ln.strip()))}
                    - {process_id})
     text = " ".join(report)
     who = (f"process {', '.join(map(str, tasks))}" if tasks
