@@ -172,3 +172,16 @@ def correlations(x: Sequence[float], y: Sequence[float]) -> dict[str, float]:
         return {"pearson": math.nan, "spearman": math.nan}
     return {"pearson": float(np.corrcoef(x, y)[0, 1]),
             "spearman": float(np.corrcoef(stats.rankdata(x), stats.rankdata(y))[0, 1])}
+
+
+def parse_runs(texts: Sequence[str]) -> dict[str, str]:
+    """{name: workdir} from command-line `NAME=WORKDIR` texts; SystemExit naming a bad one."""
+    runs = {}
+    for text in texts:
+        name, sep, workdir = text.partition("=")
+        if not sep or not name or not workdir:
+            raise SystemExit(f"--run {text!r}: expected NAME=WORKDIR")
+        if not os.path.isdir(workdir):
+            raise SystemExit(f"--run {text!r}: {workdir!r} is not a directory")
+        runs[name] = workdir
+    return runs

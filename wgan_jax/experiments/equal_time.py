@@ -25,6 +25,7 @@ import os
 
 import numpy as np
 
+from wgan_jax.experiments import common
 from wgan_jax.experiments.common import correlations, write_results
 from wgan_jax.experiments.em_vs_quality import median_filter, read_scalar
 
@@ -135,14 +136,7 @@ def main(argv=None) -> None:
     p.add_argument("--out", required=True, help="folder for results.json and the figure")
     p.add_argument("--window", type=int, default=101, help="median window, generator steps")
     args = p.parse_args(argv)
-    runs = {}
-    for text in args.run:
-        name, sep, workdir = text.partition("=")
-        if not sep or not name or not workdir:
-            raise SystemExit(f"--run {text!r}: expected NAME=WORKDIR")
-        if not os.path.isdir(workdir):
-            raise SystemExit(f"--run {text!r}: {workdir!r} is not a directory")
-        runs[name] = workdir
+    runs = common.parse_runs(args.run)
     result = run(runs, args.out, args.window)
     print(f"common wall time {result['common_minutes']:.1f} min")
     for r in result["runs"]:
